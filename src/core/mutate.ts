@@ -1,0 +1,88 @@
+// The admission decision, from the request alone: is this an opted-in workload, which images does
+// it run, and what small patch records them. No API calls, no clock: the reconciler does the
+// rest from its own watch, so this only has to say which workload to look at.
+import type { ReconcileRequest } from "../reconcile/queue.ts";
+import type { AdmissionRequest } from "./admission.ts";
+import { collectImages, imageSetDigest } from "./images.ts";
+import { annotationPatch, type JsonPatchOperation } from "./patch.ts";
+import {
+  isJsonObject,
+  isOptedIn,
+  type JsonObject,
+  podSpecOf,
+  type WorkloadKind,
+  workloadKindOf,
+} from "./workload.ts";
+
+export type MutationOutcome = "patched" | "unchanged" | "ignored";
+
+export interface MutationResult {
+  outcome: MutationOutcome;
+  patch: JsonPatchOperation[];
+  warnings: string[];
+  /** set for an opted-in workload CREATE/UPDATE: what admission hands to the reconcile queue (unless dry run — the caller decides that) */
+  reconcile?: ReconcileRequest;
+  /** for logs/metrics: workload kind or the request's kind */
+  kind: string;
+}
+
+/** Records which image set admission last saw, so a change of images is visible on the object. */
+export const TRACKED_IMAGES_ANNOTATION = "prepull.dev/images";
+
+/** Decide one admission request. Never throws, whatever shape the request has. */
+export function mutate(request: AdmissionRequest): MutationResult {
+  const gvk = isJsonObject(request) ? request.kind : undefined;
+  const kindName = isJsonObject(gvk) && typeof gvk.kind === "string" ? gvk.kind : "";
+  const kind = isJsonObject(gvk) ? workloadKindOf(gvk) : undefined;
+  const ignored: MutationResult = { outcome: "ignored", patch: [], warnings: [], kind: kind ?? kindName };
+
+  if (kind === undefined) return ignored;
+  const operation = request.operation;
+  if (operation !== "CREATE" && operation !== "UPDATE") return ignored;
+  // A subresource (status, scale) is not the workload's template; the main resource's own
+  // admission is where images change.
+  if (typeof request.subResource === "string" && request.subResource !== "") return ignored;
+  const object = request.object;
+  if (!isJsonObject(object) || !isOptedIn(object)) return ignored;
+
+  const { references, warnings } = imagesOf(kind, object);
+  const patch = annotationPatch(object, { [TRACKED_IMAGES_ANNOTATION]: imageSetDigest(references) });
+  return {
+    outcome: patch.length > 0 ? "patched" : "unchanged",
+    patch,
+    warnings,
+    reconcile: { kind, operation, ...workloadIdentity(request, object) },
+    kind,
+  };
+}
+
+function imagesOf(kind: WorkloadKind, object: JsonObject): { references: string[]; warnings: string[] } {
+  const podSpec = podSpecOf(kind, object);
+  if (podSpec === undefined) {
+    return {
+      references: [],
+      warnings: [`prepull: this ${kind} has no pod template spec, nothing to pre-pull`],
+    };
+  }
+  const { images, warnings } = collectImages(podSpec);
+  return { references: images.map((image) => image.reference), warnings };
+}
+
+/** A CREATE with generateName has no name yet; the reconciler finds the object through its watch. */
+function workloadIdentity(
+  request: AdmissionRequest,
+  object: JsonObject,
+): { namespace: string; name: string } {
+  const metadata = isJsonObject(object.metadata) ? object.metadata : {};
+  return {
+    name: firstNonEmpty(request.name, metadata.name),
+    namespace: firstNonEmpty(request.namespace, metadata.namespace),
+  };
+}
+
+function firstNonEmpty(...values: unknown[]): string {
+  for (const value of values) {
+    if (typeof value === "string" && value !== "") return value;
+  }
+  return "";
+}

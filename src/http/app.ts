@@ -1,0 +1,71 @@
+// The whole HTTPS application, built but never started: tests and the bench listen on loopback,
+// main listens on the configured address. Nothing here reads configuration or process state.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Server } from "node:https";
+import { type FastifyBaseLogger, type FastifyInstance, fastify, LogController } from "fastify";
+import type { Registry } from "prom-client";
+import type { Logger } from "../log.ts";
+import { createAdmissionMetrics } from "../metrics.ts";
+import type { ReconcileQueue } from "../reconcile/queue.ts";
+import { ClientError, registerErrorHandling } from "./errors.ts";
+import { registerHealthRoutes } from "./health.ts";
+import { parseJsonBody } from "./json-body.ts";
+import { registerMetricsRoute } from "./metrics-route.ts";
+import { registerMutateRoute } from "./mutate-route.ts";
+import { secureContextOptions, type TlsMaterial } from "./tls.ts";
+
+/**
+ * The apiserver caps objects near 3 MiB; an AdmissionReview carries object and oldObject, so
+ * 7 MiB admits every legitimate review and refuses anything larger with a 413.
+ */
+export const BODY_LIMIT_BYTES = 7 * 1024 * 1024;
+/** Above the apiserver's 90 s idle timeout for webhook connections, so it always closes first. */
+export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
+/** The apiserver's webhook timeout is at most 30 s (default 10 s); nothing legitimate is slower. */
+export const REQUEST_TIMEOUT_MS = 10_000;
+
+export interface AppDeps {
+  registry: Registry;
+  queue: ReconcileQueue;
+  logger: Logger;
+  tls: TlsMaterial;
+}
+
+export type App = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger>;
+
+export function buildApp(deps: AppDeps): App {
+  const logger: FastifyBaseLogger = deps.logger;
+  const app = fastify({
+    https: secureContextOptions(deps.tls),
+    loggerInstance: logger,
+    // The admission log line carries everything; per-request lines would only repeat it.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT_BYTES,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    // While draining, answer what arrives on open connections (with Connection: close) rather
+    // than 503: an answered admission is better than one the apiserver has to ignore.
+    return503OnClosing: false,
+    forceCloseConnections: "idle",
+  });
+  app.server.headersTimeout = REQUEST_TIMEOUT_MS;
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
+    const parsed = parseJsonBody(String(body));
+    if (parsed.ok) done(null, parsed.value);
+    else done(new ClientError(400, parsed.reason), undefined);
+  });
+
+  // Once close() has begun the listener is gone; tell clients not to reuse the connection so
+  // draining ends when the in-flight requests do.
+  app.addHook("onSend", async (_request, reply) => {
+    if (!app.server.listening) reply.header("connection", "close");
+  });
+
+  registerErrorHandling(app, BODY_LIMIT_BYTES);
+  registerMutateRoute(app, { queue: deps.queue, metrics: createAdmissionMetrics(deps.registry, deps.queue) });
+  registerHealthRoutes(app, () => app.server.listening);
+  registerMetricsRoute(app, deps.registry);
+  return app;
+}

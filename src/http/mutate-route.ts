@@ -1,0 +1,72 @@
+// POST /mutate: decode, decide, hand the workload to the reconciler, answer. Nothing here waits on
+// I/O: the reconcile queue's enqueue returns at once and the reconciler does the slow part later.
+
+import { decodeReview, reviewFor } from "../core/admission.ts";
+import { mutate } from "../core/mutate.ts";
+import type { AdmissionMetrics } from "../metrics.ts";
+import type { ReconcileQueue } from "../reconcile/queue.ts";
+import type { App } from "./app.ts";
+import type { ErrorBody } from "./errors.ts";
+
+export const MUTATE_PATH = "/mutate";
+
+export interface MutateRouteDeps {
+  queue: ReconcileQueue;
+  metrics: AdmissionMetrics;
+}
+
+export function registerMutateRoute(app: App, { queue, metrics }: MutateRouteDeps): void {
+  app.post(MUTATE_PATH, async (request, reply) => {
+    const started = performance.now();
+    const decoded = decodeReview(request.body);
+    if (!decoded.ok) {
+      request.log.info({ status: 400, reason: decoded.reason }, "bad request");
+      return reply.code(400).send({ error: decoded.reason } satisfies ErrorBody);
+    }
+    const admission = decoded.request;
+    const result = mutate(admission);
+    // NoneOnDryRun: a dry run must leave no trace, not even a queued reconcile.
+    if (admission.dryRun !== true && result.reconcile !== undefined) queue.enqueue(result.reconcile);
+    const review = reviewFor(admission, result);
+    const seconds = (performance.now() - started) / 1000;
+
+    metrics.duration.observe(seconds);
+    metrics.requests.inc({ kind: result.kind, operation: admission.operation, outcome: result.outcome });
+    if (result.warnings.length > 0) metrics.warnings.inc(result.warnings.length);
+    request.log.info(
+      {
+        uid: admission.uid,
+        kind: result.kind,
+        namespace: admission.namespace,
+        name: admission.name,
+        operation: admission.operation,
+        outcome: result.outcome,
+        dryRun: admission.dryRun === true,
+        warnings: result.warnings.length,
+        durationMs: Math.round(seconds * 1e6) / 1e3,
+      },
+      "admission",
+    );
+    return review;
+  });
+
+  app.route({
+    method: ["GET", "PUT", "DELETE", "PATCH", "OPTIONS"],
+    url: MUTATE_PATH,
+    handler: async (request, reply) =>
+      reply
+        .code(405)
+        .header("allow", "POST")
+        .send({
+          error: `method ${request.method} is not allowed on ${MUTATE_PATH}; use POST`,
+        } satisfies ErrorBody),
+  });
+
+  // Every 4xx on /mutate, whichever layer produced it (parser, body limit, decoding, method).
+  app.addHook("onResponse", async (request, reply) => {
+    if (request.routeOptions.url !== MUTATE_PATH) return;
+    if (reply.statusCode >= 400 && reply.statusCode < 500) {
+      metrics.badRequests.inc({ status: String(reply.statusCode) });
+    }
+  });
+}

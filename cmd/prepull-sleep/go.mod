@@ -1,0 +1,3 @@
+module github.com/prepull/prepull/cmd/prepull-sleep
+
+go 1.24

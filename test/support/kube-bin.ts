@@ -1,0 +1,39 @@
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The repository root, found from this file's location so tests work from any cwd. */
+export const repoRoot: string = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+
+let cached: string | undefined;
+
+/**
+ * The directory holding kube-apiserver, kubectl, etcd, kwok and helm, built and cached by
+ * scripts/build-kube.sh. The script is the only thing that knows the versions and the cache key,
+ * so it is asked (it builds nothing when warm) rather than the path being guessed. Its progress
+ * goes to stderr, which is passed through so a cold build shows what it is doing.
+ */
+export function kubeBinDir(): string {
+  if (cached !== undefined) return cached;
+  const stdout = execFileSync("bash", [join(repoRoot, "scripts/build-kube.sh")], {
+    cwd: repoRoot,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const dir = stdout.trim().split("\n").at(-1);
+  if (dir === undefined || dir === "" || !existsSync(dir)) {
+    throw new Error(
+      `scripts/build-kube.sh did not print an existing bin directory (got ${JSON.stringify(dir)})`,
+    );
+  }
+  cached = dir;
+  return dir;
+}
+
+/** The path of one cached binary, e.g. kubeBin("helm"). */
+export function kubeBin(name: string): string {
+  const path = join(kubeBinDir(), name);
+  if (!existsSync(path)) throw new Error(`${name} is not in ${kubeBinDir()}`);
+  return path;
+}

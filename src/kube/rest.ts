@@ -1,0 +1,145 @@
+// A thin JSON client for the Kubernetes REST API, built on the KubeConfig's own authentication.
+//
+// Why not the generated typed clients: they deserialize into model classes (Date objects, renamed
+// fields) while the watch stream delivers plain JSON, and the core works on plain JSON. They also
+// need per-call middleware to send server-side apply's content type. Here every object stays
+// exactly what the API server sent, and every verb prepull needs is one small function.
+import type { KubeConfig } from "@kubernetes/client-node";
+import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext } from "@kubernetes/client-node";
+import { isJsonObject, type JsonObject } from "../core/workload.ts";
+
+/** A non-2xx answer from the API server, with its Status reason when it sent one. */
+export class KubeApiError extends Error {
+  readonly status: number;
+  readonly reason: string;
+  readonly method: string;
+  readonly path: string;
+
+  constructor(method: string, path: string, status: number, reason: string, message: string) {
+    super(`${method} ${path}: ${status} ${reason}: ${message}`);
+    this.name = "KubeApiError";
+    this.status = status;
+    this.reason = reason;
+    this.method = method;
+    this.path = path;
+  }
+}
+
+export type Query = Record<string, string | undefined>;
+
+export const CONTENT_TYPE = {
+  json: "application/json",
+  mergePatch: "application/merge-patch+json",
+  jsonPatch: "application/json-patch+json",
+  /** JSON is YAML, so an apply body can be sent as JSON under the YAML apply type. */
+  apply: "application/apply-patch+yaml",
+} as const;
+
+export interface RequestOptions {
+  query?: Query;
+  body?: unknown;
+  contentType?: string;
+  signal?: AbortSignal;
+}
+
+export interface KubeRest {
+  request(method: keyof typeof HttpMethod, path: string, options?: RequestOptions): Promise<JsonObject>;
+  get(path: string, query?: Query): Promise<JsonObject>;
+  /** GET that answers undefined on 404 instead of throwing. */
+  getOptional(path: string, query?: Query): Promise<JsonObject | undefined>;
+  /** Server-side apply: PATCH with the apply content type, a field manager and force. */
+  apply(path: string, object: JsonObject, fieldManager: string): Promise<JsonObject>;
+  mergePatch(path: string, patch: JsonObject, query?: Query): Promise<JsonObject>;
+  create(path: string, object: JsonObject): Promise<JsonObject>;
+  replace(path: string, object: JsonObject): Promise<JsonObject>;
+  delete(path: string, options?: JsonObject): Promise<JsonObject>;
+}
+
+export function createKubeRest(kubeConfig: KubeConfig): KubeRest {
+  const http = new IsomorphicFetchHttpLibrary();
+  const cluster = kubeConfig.getCurrentCluster();
+  if (cluster === null) throw new Error("the kubeconfig has no current cluster");
+  const server = cluster.server.replace(/\/+$/, "");
+  // The KubeConfig builds a fresh connection pool (dispatcher) on every call, so each request
+  // would open its own TLS connection. Keep the first one: TLS material in a kubeconfig or a
+  // service account's CA does not change under a running process, while headers (tokens) are
+  // still re-applied per request.
+  let dispatcher: ReturnType<RequestContext["getDispatcher"]>;
+
+  async function request(
+    method: keyof typeof HttpMethod,
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<JsonObject> {
+    const context = new RequestContext(`${server}${path}`, HttpMethod[method]);
+    for (const [key, value] of Object.entries(options.query ?? {})) {
+      if (value !== undefined) context.setQueryParam(key, value);
+    }
+    context.setHeaderParam("Accept", CONTENT_TYPE.json);
+    if (options.body !== undefined) {
+      context.setHeaderParam("Content-Type", options.contentType ?? CONTENT_TYPE.json);
+      context.setBody(JSON.stringify(options.body));
+    }
+    if (options.signal !== undefined) context.setSignal(options.signal);
+    // Re-applied per request: an in-cluster token file rotates and is re-read here.
+    await kubeConfig.applySecurityAuthentication(context);
+    if (dispatcher === undefined) dispatcher = context.getDispatcher();
+    else context.setDispatcher(dispatcher);
+    const response = await http.send(context).toPromise();
+    const text = await response.body.text();
+    const parsed = parseJson(text);
+    if (response.httpStatusCode < 200 || response.httpStatusCode > 299) {
+      const reason = isJsonObject(parsed) && typeof parsed.reason === "string" ? parsed.reason : "";
+      const message =
+        isJsonObject(parsed) && typeof parsed.message === "string" ? parsed.message : text.slice(0, 300);
+      throw new KubeApiError(method, path, response.httpStatusCode, reason, message);
+    }
+    return isJsonObject(parsed) ? parsed : {};
+  }
+
+  return {
+    request,
+    get: (path, query) => request("GET", path, query === undefined ? {} : { query }),
+    async getOptional(path, query) {
+      try {
+        return await request("GET", path, query === undefined ? {} : { query });
+      } catch (error) {
+        if (error instanceof KubeApiError && error.status === 404) return undefined;
+        throw error;
+      }
+    },
+    apply: (path, object, fieldManager) =>
+      request("PATCH", path, {
+        body: object,
+        contentType: CONTENT_TYPE.apply,
+        query: { fieldManager, force: "true" },
+      }),
+    mergePatch: (path, patch, query) =>
+      request("PATCH", path, {
+        body: patch,
+        contentType: CONTENT_TYPE.mergePatch,
+        ...(query ? { query } : {}),
+      }),
+    create: (path, object) => request("POST", path, { body: object }),
+    replace: (path, object) => request("PUT", path, { body: object }),
+    delete: (path, options) => request("DELETE", path, options === undefined ? {} : { body: options }),
+  };
+}
+
+function parseJson(text: string): unknown {
+  if (text === "") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    // Not JSON (a proxy's HTML error page, say): the caller reports the raw text instead.
+    return undefined;
+  }
+}
+
+/** Whether an error is worth retrying: conflicts, throttling, server errors, and transport failures. */
+export function isRetryable(error: unknown): boolean {
+  if (error instanceof KubeApiError)
+    return error.status === 409 || error.status === 429 || error.status >= 500;
+  // fetch rejects with a TypeError ("fetch failed") on connection refused, reset, TLS errors.
+  return error instanceof TypeError;
+}

@@ -1,0 +1,138 @@
+// The coalescing trigger between "something changed" and "reconcile". Admission kicks and watch
+// events only mark the state dirty; one reconcile runs after a short quiet period (debounce), and
+// never later than maxDelay after the first unhandled mark, so a steady stream of events cannot
+// postpone it forever. A hundred admissions within a second give a handful of reconciles, each of
+// which sees everything that happened before it started. Two reconciles never overlap: marks that
+// arrive during a run schedule the next one when it ends. A failed run is retried with backoff.
+import { backoffDelay } from "../kube/retry.ts";
+import type { ReconcileQueue, ReconcileRequest } from "./queue.ts";
+
+/** Time and timers, injectable so tests drive them by hand. */
+export interface Clock {
+  now(): number;
+  /** Calls fn after ms; the returned function cancels it. */
+  schedule(fn: () => void, ms: number): () => void;
+}
+
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  schedule(fn, ms) {
+    const timer = setTimeout(fn, ms);
+    return () => clearTimeout(timer);
+  },
+};
+
+export interface CoalescingQueueOptions {
+  run: () => Promise<void>;
+  /** Quiet period after the latest mark before a run starts. */
+  debounceMs: number;
+  /** Longest wait from the first unhandled mark to the start of its run. */
+  maxDelayMs: number;
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  clock?: Clock;
+  random?: () => number;
+  onError?: (error: unknown, consecutiveFailures: number) => void;
+}
+
+export class CoalescingQueue implements ReconcileQueue {
+  readonly #options: CoalescingQueueOptions;
+  readonly #clock: Clock;
+  #pendingRequests = 0;
+  /** When the oldest unhandled mark arrived; undefined when nothing is unhandled. */
+  #dirtySince: number | undefined;
+  #lastMark = 0;
+  /** After a failure, no run before this time. */
+  #notBefore = 0;
+  #failures = 0;
+  #cancelTimer: (() => void) | undefined;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+  #runs = 0;
+
+  constructor(options: CoalescingQueueOptions) {
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** The admission hand-off: constant time, no I/O. */
+  enqueue(_request: ReconcileRequest): void {
+    this.#pendingRequests++;
+    this.trigger();
+  }
+
+  /** A change seen by a watch, a resync tick, a won election: reconcile soon. */
+  trigger(): void {
+    if (this.#stopped) return;
+    const now = this.#clock.now();
+    this.#lastMark = now;
+    if (this.#dirtySince === undefined) this.#dirtySince = now;
+    if (this.#running === undefined) this.#schedule();
+  }
+
+  depth(): number {
+    return this.#pendingRequests;
+  }
+
+  /** Runs started so far. */
+  runs(): number {
+    return this.#runs;
+  }
+
+  busy(): boolean {
+    return this.#running !== undefined || this.#dirtySince !== undefined;
+  }
+
+  /** Stops scheduling and waits for a run in progress to finish. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#cancelTimer?.();
+    this.#cancelTimer = undefined;
+    await this.#running;
+  }
+
+  #schedule(): void {
+    const since = this.#dirtySince;
+    if (since === undefined || this.#stopped) return;
+    const due = Math.max(
+      this.#notBefore,
+      Math.min(this.#lastMark + this.#options.debounceMs, since + this.#options.maxDelayMs),
+    );
+    this.#cancelTimer?.();
+    this.#cancelTimer = this.#clock.schedule(() => this.#fire(), Math.max(0, due - this.#clock.now()));
+  }
+
+  #fire(): void {
+    this.#cancelTimer = undefined;
+    if (this.#stopped || this.#running !== undefined) return;
+    this.#dirtySince = undefined;
+    this.#pendingRequests = 0;
+    this.#runs++;
+    this.#running = this.#runOnce().finally(() => {
+      this.#running = undefined;
+      this.#schedule();
+    });
+  }
+
+  async #runOnce(): Promise<void> {
+    try {
+      await this.#options.run();
+      this.#failures = 0;
+      this.#notBefore = 0;
+    } catch (error) {
+      this.#failures++;
+      this.#options.onError?.(error, this.#failures);
+      const delay = backoffDelay(
+        this.#failures,
+        this.#options.retryBaseMs ?? 500,
+        this.#options.retryMaxMs ?? 30_000,
+        // Never zero: a failing run must not spin.
+        0.5 + 0.5 * (this.#options.random ?? Math.random)(),
+      );
+      const now = this.#clock.now();
+      this.#notBefore = now + delay;
+      this.#lastMark = now;
+      if (this.#dirtySince === undefined) this.#dirtySince = now;
+    }
+  }
+}

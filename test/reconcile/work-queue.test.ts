@@ -1,0 +1,145 @@
+import { describe, expect, it } from "vitest";
+import type { ReconcileRequest } from "../../src/reconcile/queue.ts";
+import { type Clock, CoalescingQueue } from "../../src/reconcile/work-queue.ts";
+
+/** A clock whose time only moves when the test says so. */
+class FakeClock implements Clock {
+  time = 0;
+  #timers: { at: number; fn: () => void; live: boolean }[] = [];
+
+  now(): number {
+    return this.time;
+  }
+
+  schedule(fn: () => void, ms: number): () => void {
+    const timer = { at: this.time + ms, fn, live: true };
+    this.#timers.push(timer);
+    return () => {
+      timer.live = false;
+    };
+  }
+
+  /** Moves time forward in 1 ms steps, firing due timers and letting promises settle. */
+  async advance(ms: number): Promise<void> {
+    const end = this.time + ms;
+    while (this.time < end) {
+      this.time++;
+      await this.#fireDue();
+    }
+  }
+
+  async #fireDue(): Promise<void> {
+    for (;;) {
+      const due = this.#timers.find((t) => t.live && t.at <= this.time);
+      if (due === undefined) break;
+      due.live = false;
+      due.fn();
+      // Let resolved runs reach their handlers, which may schedule more timers due now.
+      for (let i = 0; i < 10; i++) await Promise.resolve();
+    }
+    this.#timers = this.#timers.filter((t) => t.live);
+  }
+}
+
+const request: ReconcileRequest = { kind: "Deployment", namespace: "ns", name: "web", operation: "CREATE" };
+
+function setup(runMs = 0, fail: () => boolean = () => false) {
+  const clock = new FakeClock();
+  const starts: number[] = [];
+  let concurrent = 0;
+  let maxConcurrent = 0;
+  const errors: number[] = [];
+  const queue = new CoalescingQueue({
+    debounceMs: 200,
+    maxDelayMs: 1000,
+    clock,
+    random: () => 0,
+    retryBaseMs: 500,
+    retryMaxMs: 4000,
+    onError: (_e, n) => errors.push(n),
+    run: async () => {
+      starts.push(clock.now());
+      concurrent++;
+      maxConcurrent = Math.max(maxConcurrent, concurrent);
+      if (runMs > 0) await new Promise<void>((resolve) => clock.schedule(resolve, runMs));
+      concurrent--;
+      if (fail()) throw new Error("api down");
+    },
+  });
+  return { clock, queue, starts, errors, maxConcurrent: () => maxConcurrent };
+}
+
+describe("CoalescingQueue", () => {
+  it("runs once after the debounce for a single request", async () => {
+    const { clock, queue, starts } = setup();
+    queue.enqueue(request);
+    expect(queue.depth()).toBe(1);
+    await clock.advance(199);
+    expect(starts).toEqual([]);
+    await clock.advance(1);
+    expect(starts).toEqual([200]);
+    expect(queue.depth()).toBe(0);
+  });
+
+  it("coalesces a burst of 100 requests within a second into one run", async () => {
+    const { clock, queue, starts } = setup();
+    for (let i = 0; i < 100; i++) {
+      queue.enqueue({ ...request, name: `w${i}` });
+      await clock.advance(5);
+    }
+    expect(queue.depth()).toBe(100);
+    await clock.advance(300);
+    expect(starts).toEqual([695]); // 200 ms after the last request, at 495
+  });
+
+  it("never waits longer than maxDelay under a steady stream", async () => {
+    const { clock, queue, starts } = setup();
+    for (let i = 0; i < 300; i++) {
+      queue.trigger();
+      await clock.advance(10);
+    }
+    // Marks every 10 ms would postpone a pure debounce forever; the cap fires every second.
+    expect(starts).toEqual([1000, 2000, 3000]);
+  });
+
+  it("never overlaps runs and runs again after one that saw marks arrive", async () => {
+    const { clock, queue, starts, maxConcurrent } = setup(500);
+    queue.trigger();
+    await clock.advance(300); // run starts at 200, lasts until 700
+    queue.trigger();
+    queue.trigger();
+    await clock.advance(1000);
+    expect(maxConcurrent()).toBe(1);
+    // The marks at 300 are overdue by the time the first run ends (300 + 200 = 500 < 700).
+    expect(starts).toEqual([200, 700]);
+  });
+
+  it("does nothing without marks", async () => {
+    const { clock, starts } = setup();
+    await clock.advance(5000);
+    expect(starts).toEqual([]);
+  });
+
+  it("retries a failed run with growing backoff, then stops once it succeeds", async () => {
+    let failures = 2;
+    const { clock, queue, starts, errors } = setup(0, () => failures-- > 0);
+    queue.trigger();
+    await clock.advance(5000);
+    // random 0 → half the ceiling: 250 ms after the first failure, 500 ms after the second.
+    expect(starts).toEqual([200, 450, 950]);
+    expect(errors).toEqual([1, 2]);
+  });
+
+  it("stop cancels a scheduled run and waits for a running one", async () => {
+    const { clock, queue, starts } = setup(100);
+    queue.trigger();
+    await clock.advance(250);
+    expect(starts).toEqual([200]);
+    const stopped = queue.stop();
+    queue.trigger();
+    await clock.advance(100);
+    await stopped;
+    await clock.advance(1000);
+    expect(starts).toEqual([200]);
+  });
+});

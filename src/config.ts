@@ -27,11 +27,11 @@ const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 function required(raw: string | undefined, name: string): string {
-  if (raw === undefined || raw === "") throw new ConfigError(name, "is required");
+  if (raw === undefined || raw === "") throw new ConfigError(name, "must be set");
   return raw;
 }
 
-function optional(raw: string | undefined): string | undefined {
+function nonEmpty(raw: string | undefined): string | undefined {
   return raw === undefined || raw === "" ? undefined : raw;
 }
 
@@ -141,13 +141,13 @@ export const SETTINGS = {
     default: undefined,
     description:
       "Kubeconfig file(s) for running outside a cluster; unset uses the in-cluster service account",
-    parse: optional,
+    parse: nonEmpty,
   }),
   kubernetesServiceHost: setting({
     name: "KUBERNETES_SERVICE_HOST",
     default: undefined,
     description: "API server address, set by Kubernetes in every pod; its presence means in-cluster",
-    parse: optional,
+    parse: nonEmpty,
   }),
   podNamespace: setting({
     name: "POD_NAMESPACE",
@@ -200,7 +200,8 @@ export function wantsHelp(argv: readonly string[] = process.argv.slice(2)): bool
 export function loadConfig(source: ConfigSource = { env: process.env, argv: process.argv.slice(2) }): Config {
   const flags = parseFlags(source.argv);
   const entries = Object.entries(SETTINGS).map(([key, s]: [string, Setting<unknown>]) => {
-    const raw = flags.get(s.name) ?? source.env[s.name] ?? s.default;
+    // An empty variable counts as unset, as it usually comes from a template with no value.
+    const raw = nonEmpty(flags.get(s.name)) ?? nonEmpty(source.env[s.name]) ?? s.default;
     return [key, s.parse(raw, s.name)];
   });
   return Object.freeze(Object.fromEntries(entries)) as Config;

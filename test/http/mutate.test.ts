@@ -1,0 +1,209 @@
+// The admission contract over real HTTPS on loopback.
+import { Agent } from "node:https";
+import { connect } from "node:tls";
+import fastJsonPatch, { type Operation } from "fast-json-patch";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { JsonObject } from "../../src/core/workload.ts";
+import { postJson, send } from "../support/https-client.ts";
+import { admissionReview, deployment } from "../support/reviews.ts";
+import { startTestServer, type TestServer } from "../support/test-server.ts";
+import { createCertificateAuthority, issueServingCertificate, makeTempDir } from "../support/tls.ts";
+
+interface ReviewReply {
+  apiVersion: string;
+  kind: string;
+  response: { uid: string; allowed: boolean; patchType?: string; patch?: string; warnings?: string[] };
+}
+
+let server: TestServer;
+let ca: string;
+let agent: Agent;
+
+beforeAll(async () => {
+  const dir = makeTempDir("mutate");
+  const authority = createCertificateAuthority(dir, "ca");
+  const serving = issueServingCertificate(authority, dir, "serving");
+  ca = authority.certPem;
+  agent = new Agent({ keepAlive: true });
+  server = await startTestServer({ tlsFiles: { certFile: serving.certFile, keyFile: serving.keyFile } });
+});
+
+afterAll(async () => {
+  agent.destroy();
+  await server.close();
+});
+
+async function admit(review: JsonObject): Promise<ReviewReply> {
+  const reply = await postJson(server.port, ca, review, agent);
+  expect(reply.status).toBe(200);
+  expect(reply.headers["content-type"]).toMatch(/^application\/json/);
+  return JSON.parse(reply.text) as ReviewReply;
+}
+
+function decodePatch(patch: string): Operation[] {
+  const operations: unknown = JSON.parse(Buffer.from(patch, "base64").toString("utf8"));
+  expect(Array.isArray(operations)).toBe(true);
+  return operations as Operation[];
+}
+
+function annotationsOf(object: JsonObject): Record<string, string> {
+  return (object.metadata as { annotations: Record<string, string> }).annotations;
+}
+
+describe("POST /mutate", () => {
+  it("allows an opted-in Deployment with an annotation-only patch that applies cleanly", async () => {
+    server.queue.received.length = 0;
+    const object = deployment("web", "shop");
+    const review = await admit(admissionReview(object, { uid: "uid-create-1" }));
+
+    expect(review.apiVersion).toBe("admission.k8s.io/v1");
+    expect(review.kind).toBe("AdmissionReview");
+    expect(review.response.uid).toBe("uid-create-1");
+    expect(review.response.allowed).toBe(true);
+    expect(review.response.patchType).toBe("JSONPatch");
+    const operations = decodePatch(review.response.patch ?? "");
+    for (const operation of operations) expect(operation.path).toMatch(/^\/metadata\/annotations/);
+
+    const patched = fastJsonPatch.applyPatch(structuredClone(object), operations, true, false).newDocument;
+    expect(annotationsOf(patched).prepull).toBe("true");
+    expect(annotationsOf(patched)["prepull.dev/images"]).toMatch(/\S/);
+    expect(patched.spec).toEqual(object.spec);
+
+    expect(server.queue.received).toEqual([
+      { kind: "Deployment", namespace: "shop", name: "web", operation: "CREATE" },
+    ]);
+  });
+
+  it("answers a re-admitted patched object without patch or patchType, and still hands it over", async () => {
+    const object = deployment("web", "shop");
+    const first = await admit(admissionReview(object, { uid: "uid-a" }));
+    const patched = fastJsonPatch.applyPatch(
+      structuredClone(object),
+      decodePatch(first.response.patch ?? ""),
+      true,
+      false,
+    ).newDocument;
+    server.queue.received.length = 0;
+
+    const again = await admit(
+      admissionReview(patched, { uid: "uid-b", operation: "UPDATE", oldObject: patched }),
+    );
+    expect(again.response).toEqual({ uid: "uid-b", allowed: true });
+    expect(server.queue.received).toEqual([
+      { kind: "Deployment", namespace: "shop", name: "web", operation: "UPDATE" },
+    ]);
+  });
+
+  it("gives a dry run the same response and queues nothing", async () => {
+    const object = deployment("dry", "shop");
+    server.queue.received.length = 0;
+    const dry = await admit(admissionReview(object, { uid: "same-uid", dryRun: true }));
+    expect(server.queue.received).toEqual([]);
+    const wet = await admit(admissionReview(object, { uid: "same-uid", dryRun: false }));
+    expect(dry).toEqual(wet);
+    expect(server.queue.received).toHaveLength(1);
+  });
+
+  it("allows an object that did not opt in, without patch, patchType or queueing", async () => {
+    const object = deployment("plain", "shop");
+    annotationsOf(object).prepull = "false";
+    server.queue.received.length = 0;
+    const review = await admit(admissionReview(object, { uid: "uid-plain" }));
+    expect(review.response).toEqual({ uid: "uid-plain", allowed: true });
+    expect(server.queue.received).toEqual([]);
+  });
+
+  it("returns warnings for an untagged image and counts them", async () => {
+    const object = deployment("latest", "shop");
+    const spec = (object.spec as { template: { spec: { containers: { image: string }[] } } }).template.spec;
+    const first = spec.containers[0];
+    if (first === undefined) throw new Error("fixture has containers");
+    first.image = "nginx";
+    const review = await admit(admissionReview(object, { uid: "uid-latest" }));
+    expect(review.response.warnings?.some((warning) => warning.includes("latest"))).toBe(true);
+    for (const warning of review.response.warnings ?? []) expect(warning.length).toBeLessThan(120);
+    const metrics = await send({ port: server.port, ca, path: "/metrics", agent });
+    expect(metrics.text).toMatch(/^prepull_admission_warnings_total [1-9]/m);
+  });
+
+  it("logs one structured line per admission without the object", async () => {
+    const object = deployment("logged", "audit");
+    await admit(admissionReview(object, { uid: "uid-logged", dryRun: true }));
+    const lines = server.logs.filter((line) => line.uid === "uid-logged");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({
+      level: 30,
+      msg: "admission",
+      kind: "Deployment",
+      namespace: "audit",
+      name: "logged",
+      operation: "CREATE",
+      outcome: "patched",
+      dryRun: true,
+    });
+    expect(typeof lines[0]?.durationMs).toBe("number");
+    expect(JSON.stringify(lines[0])).not.toContain("pytorch");
+  });
+});
+
+describe("operational endpoints", () => {
+  it("serves /healthz and /readyz", async () => {
+    expect((await send({ port: server.port, ca, path: "/healthz", agent })).status).toBe(200);
+    const ready = await send({ port: server.port, ca, path: "/readyz", agent });
+    expect(ready.status).toBe(200);
+    expect(JSON.parse(ready.text)).toEqual({ status: "ready" });
+  });
+
+  it("serves Prometheus text with the admission metrics", async () => {
+    await admit(admissionReview(deployment("counted", "shop"), { uid: "uid-counted" }));
+    const reply = await send({ port: server.port, ca, path: "/metrics", agent });
+    expect(reply.status).toBe(200);
+    expect(reply.headers["content-type"]).toMatch(/^text\/plain/);
+    expect(reply.text).toMatch(
+      /^prepull_admission_requests_total\{kind="Deployment",operation="CREATE",outcome="patched"\} [1-9]/m,
+    );
+    expect(reply.text).toMatch(/^prepull_admission_duration_seconds_bucket\{le="0.0001"\} \d+/m);
+    expect(reply.text).toMatch(/^prepull_reconcile_queue_depth \d+/m);
+  });
+
+  it("negotiates HTTP/1.1 even when the client offers h2", async () => {
+    const protocol = await new Promise<string | false | null>((resolve, reject) => {
+      const socket = connect(
+        {
+          host: "127.0.0.1",
+          port: server.port,
+          ca,
+          servername: "localhost",
+          ALPNProtocols: ["h2", "http/1.1"],
+        },
+        () => {
+          resolve(socket.alpnProtocol);
+          socket.end();
+        },
+      );
+      socket.on("error", reject);
+    });
+    expect(protocol).not.toBe("h2");
+  });
+
+  it("refuses TLS below 1.2", async () => {
+    const refused = await new Promise<boolean>((resolve) => {
+      const socket = connect(
+        {
+          host: "127.0.0.1",
+          port: server.port,
+          ca,
+          maxVersion: "TLSv1.1",
+          minVersion: "TLSv1",
+          ciphers: "DEFAULT@SECLEVEL=0",
+        },
+        () => {
+          socket.end();
+          resolve(false);
+        },
+      );
+      socket.on("error", () => resolve(true));
+    });
+    expect(refused).toBe(true);
+  });
+});

@@ -43,8 +43,9 @@ export function buildApp(deps: AppDeps): App {
     bodyLimit: BODY_LIMIT_BYTES,
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     requestTimeout: REQUEST_TIMEOUT_MS,
-    // While draining, answer what arrives on open connections (with Connection: close) rather
-    // than 503: an answered admission is better than one the apiserver has to ignore.
+    // While draining, answer what still arrives on open connections rather than 503: an answered
+    // admission beats one the apiserver has to ignore. Fastify and Node mark those responses
+    // Connection: close, so draining ends when the in-flight requests do.
     return503OnClosing: false,
     forceCloseConnections: "idle",
   });
@@ -55,12 +56,6 @@ export function buildApp(deps: AppDeps): App {
     const parsed = parseJsonBody(String(body));
     if (parsed.ok) done(null, parsed.value);
     else done(new ClientError(400, parsed.reason), undefined);
-  });
-
-  // Once close() has begun the listener is gone; tell clients not to reuse the connection so
-  // draining ends when the in-flight requests do.
-  app.addHook("onSend", async (_request, reply) => {
-    if (!app.server.listening) reply.header("connection", "close");
   });
 
   registerErrorHandling(app, BODY_LIMIT_BYTES);

@@ -101,27 +101,35 @@ export class OwnedObjectApplier {
   }
 
   /**
-   * Makes the owned objects of one kind equal the desired ones: applies what differs, deletes
+   * Makes the owned objects of one kind equal the desired ones: applies what differs, then deletes
    * owned objects not desired. `live` is the watch's view of owned objects of that kind.
    * Stops before the next write when canWrite() turns false (leadership lost). Every object is
    * attempted; if any failed, one error naming them all is thrown at the end.
    */
   async sync(
     kind: OwnedKind,
-    desired: readonly JsonObject[],
+    desired: readonly object[],
+    live: readonly JsonObject[],
+    canWrite: () => boolean,
+  ): Promise<SyncResult> {
+    const applied = await this.apply(kind, desired, live, canWrite);
+    if (applied.interrupted) return applied;
+    const pruned = await this.prune(kind, desired, live, canWrite);
+    return { written: applied.written, deleted: pruned.deleted, interrupted: pruned.interrupted };
+  }
+
+  /** The apply half of sync: creates and updates, no deletion. */
+  async apply(
+    kind: OwnedKind,
+    desired: readonly object[],
     live: readonly JsonObject[],
     canWrite: () => boolean,
   ): Promise<SyncResult> {
     const result: SyncResult = { written: 0, deleted: 0, interrupted: false };
-    const liveByName = new Map<string, JsonObject>();
-    for (const object of live) {
-      if (this.#isOwned(object)) liveByName.set(nameOf(object), object);
-    }
+    const liveByName = this.#owned(live);
     const failures: unknown[] = [];
-    const desiredNames = new Set<string>();
-    for (const manifest of desired) {
+    for (const manifest of desired.map(toJsonObject)) {
       const name = nameOf(manifest);
-      desiredNames.add(name);
       const { manifest: hashed, hash } = withSpecHash(manifest);
       const current = liveByName.get(name);
       if (this.#upToDate(kind, name, hashed, hash, current)) continue;
@@ -134,7 +142,21 @@ export class OwnedObjectApplier {
         this.#options.logger.error({ err: error, kind, name }, "apply failed");
       }
     }
-    for (const [name, object] of liveByName) {
+    throwIfAny(failures, `${kind} apply`);
+    return result;
+  }
+
+  /** The delete half of sync: owned objects whose names are not desired. */
+  async prune(
+    kind: OwnedKind,
+    desired: readonly object[],
+    live: readonly JsonObject[],
+    canWrite: () => boolean,
+  ): Promise<SyncResult> {
+    const result: SyncResult = { written: 0, deleted: 0, interrupted: false };
+    const desiredNames = new Set(desired.map(toJsonObject).map(nameOf));
+    const failures: unknown[] = [];
+    for (const [name, object] of this.#owned(live)) {
       if (desiredNames.has(name)) continue;
       if (!canWrite()) return { ...result, interrupted: true };
       try {
@@ -144,10 +166,14 @@ export class OwnedObjectApplier {
         this.#options.logger.error({ err: error, kind, name }, "delete failed");
       }
     }
-    if (failures.length > 0) {
-      throw new AggregateError(failures, `${failures.length} ${kind} write(s) failed`);
-    }
+    throwIfAny(failures, `${kind} delete`);
     return result;
+  }
+
+  #owned(live: readonly JsonObject[]): Map<string, JsonObject> {
+    const byName = new Map<string, JsonObject>();
+    for (const object of live) if (this.#isOwned(object)) byName.set(nameOf(object), object);
+    return byName;
   }
 
   #path(kind: OwnedKind, name: string): string {
@@ -270,6 +296,15 @@ export class OwnedObjectApplier {
         this.#options.logger.warn({ err: error, kind, name, attempt, delayMs }, "write failed; retrying"),
     };
   }
+}
+
+function throwIfAny(failures: readonly unknown[], what: string): void {
+  if (failures.length > 0) throw new AggregateError(failures, `${failures.length} ${what}(s) failed`);
+}
+
+/** A manifest type (an interface, without an index signature) seen as the plain JSON it is. */
+function toJsonObject(manifest: object): JsonObject {
+  return Object.fromEntries(Object.entries(manifest));
 }
 
 function nameOf(object: JsonObject): string {

@@ -1,0 +1,135 @@
+// Everything the reconciler reads, as watch caches: the four workload kinds in every namespace,
+// and in the release namespace the DaemonSets, their pods and the mirrored Secrets that prepull
+// owns (label-selected). Every replica runs these watches, leader or not, so a new leader starts
+// from a warm cache and failover is quick.
+//
+// Workload events are filtered here: only an event that changes what desired state depends on (a
+// workload becoming, staying or ceasing to be tracked with different images, placement or pull
+// secrets) triggers a reconcile. Status updates of Deployments and prepull's own status
+// annotation do not.
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { WorkloadKind } from "../core/workload.ts";
+import { WORKLOAD_KINDS } from "../core/workload.ts";
+import type { Logger } from "../log.ts";
+import { fingerprint, type ObservedWorkload, trackedWorkloadOf } from "../reconcile/tracked.ts";
+import type { KubeRest } from "./rest.ts";
+import { type CachedObject, ResourceWatch, type WatchEventType } from "./watch.ts";
+
+const PLURALS: Record<WorkloadKind, string> = {
+  Deployment: "deployments",
+  StatefulSet: "statefulsets",
+  Job: "jobs",
+  CronJob: "cronjobs",
+};
+
+/** The REST path of one workload object. */
+export function workloadPath(kind: WorkloadKind, namespace: string, name: string): string {
+  const { group, version } = WORKLOAD_KINDS[kind];
+  return `/apis/${group}/${version}/namespaces/${encodeURIComponent(namespace)}/${PLURALS[kind]}/${encodeURIComponent(name)}`;
+}
+
+export type SourceName = "workloads" | "daemonSets" | "pods" | "secrets";
+
+export interface ClusterSourcesOptions {
+  kubeConfig: KubeConfig;
+  rest: KubeRest;
+  releaseNamespace: string;
+  excludedNamespaces: ReadonlySet<string>;
+  /** `key=value,...` selecting what prepull owns in the release namespace. */
+  ownedSelector: string;
+  logger: Logger;
+  /** Something the reconcile depends on changed (or a cache was (re-)listed). */
+  onChange: (source: SourceName) => void;
+}
+
+export class ClusterSources {
+  readonly #options: ClusterSourcesOptions;
+  readonly #workloads: Map<WorkloadKind, ResourceWatch>;
+  readonly #daemonSets: ResourceWatch;
+  readonly #pods: ResourceWatch;
+  readonly #secrets: ResourceWatch;
+  /** uid → fingerprint of the tracked view, for filtering workload events. */
+  readonly #fingerprints = new Map<string, string>();
+
+  constructor(options: ClusterSourcesOptions) {
+    this.#options = options;
+    const { kubeConfig, rest, logger, releaseNamespace, ownedSelector } = options;
+    const ns = encodeURIComponent(releaseNamespace);
+    this.#workloads = new Map(
+      (Object.keys(WORKLOAD_KINDS) as WorkloadKind[]).map((kind) => {
+        const { group, version } = WORKLOAD_KINDS[kind];
+        const watch = new ResourceWatch({
+          kubeConfig,
+          rest,
+          logger,
+          path: `/apis/${group}/${version}/${PLURALS[kind]}`,
+          onEvent: (type, object) => this.#workloadEvent(kind, type, object),
+          onListed: () => options.onChange("workloads"),
+        });
+        return [kind, watch];
+      }),
+    );
+    const owned = (path: string, source: SourceName) =>
+      new ResourceWatch({
+        kubeConfig,
+        rest,
+        logger,
+        path,
+        labelSelector: ownedSelector,
+        onEvent: () => options.onChange(source),
+        onListed: () => options.onChange(source),
+      });
+    this.#daemonSets = owned(`/apis/apps/v1/namespaces/${ns}/daemonsets`, "daemonSets");
+    this.#pods = owned(`/api/v1/namespaces/${ns}/pods`, "pods");
+    this.#secrets = owned(`/api/v1/namespaces/${ns}/secrets`, "secrets");
+  }
+
+  start(): void {
+    for (const watch of this.#all()) watch.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.#all().map((watch) => watch.stop()));
+  }
+
+  /** Every cache holds a complete list: only then may the reconciler delete what it does not see. */
+  listed(): boolean {
+    return this.#all().every((watch) => watch.listed());
+  }
+
+  workloads(): ObservedWorkload[] {
+    const out: ObservedWorkload[] = [];
+    for (const [kind, watch] of this.#workloads) {
+      for (const object of watch.list()) out.push({ kind, object });
+    }
+    return out;
+  }
+
+  daemonSets(): readonly CachedObject[] {
+    return this.#daemonSets.list(this.#options.releaseNamespace);
+  }
+
+  pods(): readonly CachedObject[] {
+    return this.#pods.list(this.#options.releaseNamespace);
+  }
+
+  secrets(): readonly CachedObject[] {
+    return this.#secrets.list(this.#options.releaseNamespace);
+  }
+
+  #all(): ResourceWatch[] {
+    return [...this.#workloads.values(), this.#daemonSets, this.#pods, this.#secrets];
+  }
+
+  #workloadEvent(kind: WorkloadKind, type: WatchEventType, object: CachedObject): void {
+    const uid = object.metadata?.uid ?? `${kind}/${object.metadata?.namespace}/${object.metadata?.name}`;
+    const before = this.#fingerprints.get(uid) ?? "";
+    const after =
+      type === "delete"
+        ? ""
+        : fingerprint(trackedWorkloadOf({ kind, object }, this.#options.excludedNamespaces));
+    if (after === "") this.#fingerprints.delete(uid);
+    else this.#fingerprints.set(uid, after);
+    if (before !== after) this.#options.onChange("workloads");
+  }
+}

@@ -1,0 +1,171 @@
+// Status back onto the workloads: the `prepull.dev/status` annotation (a JSON merge patch, only
+// when the text changed) and Warning Events for pull failures (only when the set of failing
+// images or their reasons changed). Only the leader calls this.
+//
+// The annotation patch is an UPDATE that passes through prepull's own webhook again. That is
+// idempotent: the admission patch depends on the pod template's images, which this patch does not
+// touch, and the watch filter ignores annotation-only changes, so no reconcile loop follows.
+//
+// Rate limit: during a rollout on many nodes the ready count changes every second; each workload's
+// annotation is written at most once per minInterval, and a suppressed change is written later
+// through requestLater (which schedules another reconcile).
+import { randomBytes } from "node:crypto";
+import type { JsonObject, WorkloadKey } from "../core/workload.ts";
+import { isJsonObject } from "../core/workload.ts";
+import type { Logger } from "../log.ts";
+import type { WorkloadStatus } from "../reconcile/status.ts";
+import { KubeApiError, type KubeRest } from "./rest.ts";
+import { workloadPath } from "./sources.ts";
+
+export const STATUS_ANNOTATION = "prepull.dev/status";
+export const PULL_FAILED_REASON = "PrepullImagePullFailed";
+/** Kubernetes caps an Event message at 1 KiB in events.k8s.io; keep core/v1 Events within it too. */
+const EVENT_MESSAGE_MAX = 1024;
+
+export interface StatusWriterOptions {
+  rest: KubeRest;
+  logger: Logger;
+  /** Reported as the Event source's host, so an operator can tell which replica wrote it. */
+  identity: string;
+  minIntervalMs: number;
+  /** Ask for another run in `ms` (to write a rate-limited change). */
+  requestLater: (ms: number) => void;
+  onStatusWrite?: () => void;
+  onEvent?: (reason: string) => void;
+  now?: () => number;
+}
+
+export class StatusWriter {
+  readonly #options: StatusWriterOptions;
+  readonly #now: () => number;
+  readonly #lastWrite = new Map<string, number>();
+  /** workload id → "image\0reason" of the failures already reported by an Event. */
+  readonly #reported = new Map<string, Set<string>>();
+
+  constructor(options: StatusWriterOptions) {
+    this.#options = options;
+    this.#now = options.now ?? (() => performance.now());
+  }
+
+  /**
+   * `live` maps workload ids to the watched objects. Throws one error listing every failed write
+   * after attempting all (a workload deleted meanwhile is not a failure).
+   */
+  async write(
+    statuses: readonly WorkloadStatus[],
+    live: ReadonlyMap<string, JsonObject>,
+    canWrite: () => boolean,
+  ): Promise<void> {
+    const failures: unknown[] = [];
+    let soonest = Number.POSITIVE_INFINITY;
+    const seen = new Set<string>();
+    for (const status of statuses) {
+      seen.add(status.id);
+      const object = live.get(status.id);
+      if (object === undefined || !canWrite()) continue;
+      try {
+        const wait = await this.#annotate(status, object);
+        soonest = Math.min(soonest, wait);
+        await this.#reportFailures(status, object);
+      } catch (error) {
+        if (error instanceof KubeApiError && error.status === 404) continue;
+        failures.push(error);
+        this.#options.logger.error({ err: error, workload: status.id }, "status write failed");
+      }
+    }
+    for (const id of this.#reported.keys()) if (!seen.has(id)) this.#reported.delete(id);
+    for (const id of this.#lastWrite.keys()) if (!seen.has(id)) this.#lastWrite.delete(id);
+    if (Number.isFinite(soonest) && soonest > 0) this.#options.requestLater(soonest);
+    if (failures.length > 0) throw new AggregateError(failures, `${failures.length} status write(s) failed`);
+  }
+
+  /** Removes the annotation from workloads prepull no longer tracks (un-annotated ones). */
+  async clear(
+    untracked: readonly { key: WorkloadKey; object: JsonObject }[],
+    canWrite: () => boolean,
+  ): Promise<void> {
+    for (const { key, object } of untracked) {
+      if (annotationOf(object) === undefined || !canWrite()) continue;
+      try {
+        await this.#options.rest.mergePatch(workloadPath(key.kind, key.namespace, key.name), {
+          metadata: { annotations: { [STATUS_ANNOTATION]: null } },
+        });
+      } catch (error) {
+        if (!(error instanceof KubeApiError && error.status === 404)) throw error;
+      }
+    }
+  }
+
+  /** Writes the annotation if it changed and the interval allows; else the ms to wait (0: nothing to do). */
+  async #annotate(status: WorkloadStatus, object: JsonObject): Promise<number> {
+    if (annotationOf(object) === status.summary) return 0;
+    const last = this.#lastWrite.get(status.id);
+    const now = this.#now();
+    if (last !== undefined && now - last < this.#options.minIntervalMs) {
+      return this.#options.minIntervalMs - (now - last);
+    }
+    const { kind, namespace, name } = status.workload;
+    await this.#options.rest.mergePatch(workloadPath(kind, namespace, name), {
+      metadata: { annotations: { [STATUS_ANNOTATION]: status.summary } },
+    });
+    this.#lastWrite.set(status.id, now);
+    this.#options.onStatusWrite?.();
+    return 0;
+  }
+
+  async #reportFailures(status: WorkloadStatus, object: JsonObject): Promise<void> {
+    const reported = this.#reported.get(status.id) ?? new Set<string>();
+    const current = new Set<string>();
+    for (const image of status.images) {
+      for (const failure of image.failing) {
+        const signature = `${image.image}\u0000${failure.reason}`;
+        current.add(signature);
+        if (reported.has(signature)) continue;
+        const message = `Pre-pulling ${image.image} failed on ${failure.nodes} of ${image.eligible} nodes: ${failure.reason}${failure.message === "" ? "" : `: ${failure.message}`}`;
+        await this.#event(status.workload, object, PULL_FAILED_REASON, message);
+      }
+    }
+    // Forget what recovered, so a new failure of the same image is reported again.
+    this.#reported.set(status.id, current);
+  }
+
+  async #event(key: WorkloadKey, object: JsonObject, reason: string, message: string): Promise<void> {
+    const metadata = isJsonObject(object.metadata) ? object.metadata : {};
+    const apiVersion = typeof object.apiVersion === "string" ? object.apiVersion : apiVersionOf(key.kind);
+    const timestamp = new Date().toISOString();
+    await this.#options.rest.create(`/api/v1/namespaces/${encodeURIComponent(key.namespace)}/events`, {
+      apiVersion: "v1",
+      kind: "Event",
+      metadata: {
+        name: `${key.name}.${randomBytes(8).toString("hex")}`,
+        namespace: key.namespace,
+      },
+      involvedObject: {
+        apiVersion,
+        kind: key.kind,
+        name: key.name,
+        namespace: key.namespace,
+        ...(typeof metadata.uid === "string" ? { uid: metadata.uid } : {}),
+      },
+      reason,
+      message: message.length <= EVENT_MESSAGE_MAX ? message : `${message.slice(0, EVENT_MESSAGE_MAX - 1)}…`,
+      type: "Warning",
+      source: { component: "prepull", host: this.#options.identity },
+      firstTimestamp: timestamp,
+      lastTimestamp: timestamp,
+      count: 1,
+    });
+    this.#options.onEvent?.(reason);
+  }
+}
+
+function annotationOf(object: JsonObject): string | undefined {
+  const metadata = isJsonObject(object.metadata) ? object.metadata : {};
+  const annotations = isJsonObject(metadata.annotations) ? metadata.annotations : {};
+  const value = annotations[STATUS_ANNOTATION];
+  return typeof value === "string" ? value : undefined;
+}
+
+function apiVersionOf(kind: WorkloadKey["kind"]): string {
+  return kind === "Deployment" || kind === "StatefulSet" ? "apps/v1" : "batch/v1";
+}

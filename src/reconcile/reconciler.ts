@@ -1,0 +1,171 @@
+// One reconcile: watched workloads → desired state (pure) → writes (leader only) → status.
+//
+// Every replica computes desired state and status (so each one's metrics are right); only the
+// leader writes, and it re-checks leadership before every single write. Nothing happens until every
+// watch cache holds a complete list: acting on a partial view would delete DaemonSets of workloads
+// not yet seen.
+
+import { ownedLabels } from "../core/daemonset.ts";
+import type { DesiredState, MirroredSecretPlan, TrackedWorkload } from "../core/desired-state.ts";
+import { desiredState, workloadId } from "../core/desired-state.ts";
+import type { JsonObject, WorkloadKey } from "../core/workload.ts";
+import { isJsonObject } from "../core/workload.ts";
+import type { OwnedObjectApplier } from "../kube/apply.ts";
+import type { KubeRest } from "../kube/rest.ts";
+import type { StatusWriter } from "../kube/status-writer.ts";
+import type { Logger } from "../log.ts";
+import type { ReconcilerMetrics } from "./metrics.ts";
+import type { ReconcilerSettings } from "./settings.ts";
+import { computeStatus, type DaemonSetView, daemonSetViewOf, type PodView, podViewOf } from "./status.ts";
+import { excludedNamespaces, type ObservedWorkload, trackedWorkloadOf } from "./tracked.ts";
+
+/** What the reconciler reads; ClusterSources in production. */
+export interface ReconcileSources {
+  listed(): boolean;
+  workloads(): ObservedWorkload[];
+  daemonSets(): readonly JsonObject[];
+  pods(): readonly JsonObject[];
+  secrets(): readonly JsonObject[];
+}
+
+export interface ReconcilerDeps {
+  settings: ReconcilerSettings;
+  sources: ReconcileSources;
+  applier: OwnedObjectApplier;
+  statusWriter: StatusWriter;
+  rest: KubeRest;
+  isLeader: () => boolean;
+  metrics: ReconcilerMetrics;
+  logger: Logger;
+}
+
+export class Reconciler {
+  readonly #deps: ReconcilerDeps;
+  readonly #excluded: ReadonlySet<string>;
+  #last: DesiredState | undefined;
+
+  constructor(deps: ReconcilerDeps) {
+    this.#deps = deps;
+    this.#excluded = excludedNamespaces(deps.settings.prepull.namespace, deps.settings.excludedNamespaces);
+  }
+
+  /** The desired state of the latest run, for tests and diagnostics. */
+  lastDesired(): DesiredState | undefined {
+    return this.#last;
+  }
+
+  async run(): Promise<void> {
+    const { sources, metrics, isLeader } = this.#deps;
+    if (!sources.listed()) {
+      // Each cache's first list triggers another run.
+      metrics.runs.inc({ result: "not_synced" });
+      return;
+    }
+    const end = metrics.duration.startTimer();
+    try {
+      await this.#reconcile(sources, isLeader);
+      metrics.runs.inc({ result: "ok" });
+    } catch (error) {
+      metrics.runs.inc({ result: "error" });
+      throw error;
+    } finally {
+      end();
+    }
+  }
+
+  async #reconcile(sources: ReconcileSources, isLeader: () => boolean): Promise<void> {
+    const { settings, applier, statusWriter, metrics } = this.#deps;
+    const observed = sources.workloads();
+    const live = new Map<string, JsonObject>();
+    const tracked: TrackedWorkload[] = [];
+    const untracked: { key: WorkloadKey; object: JsonObject }[] = [];
+    for (const item of observed) {
+      const workload = trackedWorkloadOf(item, this.#excluded);
+      if (workload === undefined) {
+        const key = keyOf(item);
+        if (key !== undefined && !this.#excluded.has(key.namespace))
+          untracked.push({ key, object: item.object });
+        continue;
+      }
+      tracked.push(workload);
+      live.set(workloadId(workload.key), item.object);
+    }
+    const desired = desiredState({ workloads: tracked, settings: settings.prepull });
+    this.#last = desired;
+    metrics.trackedWorkloads.set(tracked.length);
+    metrics.desiredDaemonSets.set(desired.daemonSets.length);
+
+    const failures: unknown[] = [];
+    const attempt = async (step: () => Promise<unknown>) => {
+      try {
+        await step();
+      } catch (error) {
+        // Collected, not swallowed: the run fails at the end and the queue retries it.
+        failures.push(error);
+      }
+    };
+
+    if (isLeader()) {
+      // Secrets first so that a DaemonSet never references a mirror that does not exist yet;
+      // stale mirrors go last, after no DaemonSet references them any more.
+      const secrets = await this.#mirroredSecrets(desired.secrets);
+      await attempt(() => applier.apply("Secret", secrets, sources.secrets(), isLeader));
+      await attempt(() => applier.sync("DaemonSet", desired.daemonSets, sources.daemonSets(), isLeader));
+      await attempt(() => applier.prune("Secret", secrets, sources.secrets(), isLeader));
+    }
+
+    const report = computeStatus(
+      desired.imagesByWorkload,
+      sources
+        .daemonSets()
+        .map(daemonSetViewOf)
+        .filter((v): v is DaemonSetView => v !== undefined),
+      sources
+        .pods()
+        .map(podViewOf)
+        .filter((v): v is PodView => v !== undefined),
+    );
+    metrics.setImageTotals(report.images);
+
+    if (isLeader()) {
+      await attempt(() => statusWriter.write(report.workloads, live, isLeader));
+      await attempt(() => statusWriter.clear(untracked, isLeader));
+    }
+    if (failures.length > 0) throw new AggregateError(failures, "reconcile failed");
+  }
+
+  /** Copies of the source pull Secrets, as manifests to apply; a missing source is skipped. */
+  async #mirroredSecrets(plans: readonly MirroredSecretPlan[]): Promise<JsonObject[]> {
+    const { rest, settings, logger } = this.#deps;
+    const out: JsonObject[] = [];
+    for (const plan of plans) {
+      const { namespace, name } = plan.source;
+      const source = await rest.getOptional(
+        `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`,
+      );
+      if (source === undefined) {
+        // The kubelet then pulls without it, which works with node-level credentials.
+        logger.warn({ secret: `${namespace}/${name}` }, "pull secret to mirror does not exist");
+        continue;
+      }
+      out.push({
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: {
+          name: plan.name,
+          namespace: settings.prepull.namespace,
+          labels: ownedLabels(settings.prepull),
+        },
+        type: typeof source.type === "string" ? source.type : "Opaque",
+        data: isJsonObject(source.data) ? source.data : {},
+      });
+    }
+    return out;
+  }
+}
+
+function keyOf(item: ObservedWorkload): WorkloadKey | undefined {
+  const metadata = isJsonObject(item.object.metadata) ? item.object.metadata : {};
+  if (typeof metadata.namespace !== "string" || typeof metadata.name !== "string") return undefined;
+  return { kind: item.kind, namespace: metadata.namespace, name: metadata.name };
+}

@@ -1,0 +1,165 @@
+// The reconciler's composition: the one call main.ts makes when a Kubernetes API is configured.
+// Watches start at once on every replica; the leader election decides who writes.
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Registry } from "prom-client";
+import { ownedLabels } from "../core/daemonset.ts";
+import type { DesiredState } from "../core/desired-state.ts";
+import { OwnedObjectApplier } from "../kube/apply.ts";
+import { LeaderElector } from "../kube/leader.ts";
+import { createKubeRest } from "../kube/rest.ts";
+import { ClusterSources } from "../kube/sources.ts";
+import { StatusWriter } from "../kube/status-writer.ts";
+import type { Logger } from "../log.ts";
+import { createReconcilerMetrics, type WriteOp } from "./metrics.ts";
+import type { ReconcileQueue } from "./queue.ts";
+import { Reconciler } from "./reconciler.ts";
+import type { ReconcilerSettings } from "./settings.ts";
+import { excludedNamespaces } from "./tracked.ts";
+import { CoalescingQueue } from "./work-queue.ts";
+
+export interface StartReconcilerOptions {
+  kubeConfig: KubeConfig;
+  settings: ReconcilerSettings;
+  registry: Registry;
+  logger: Logger;
+}
+
+export interface RunningReconciler {
+  /** Hand this to admission: enqueue() only marks work, it never waits. */
+  queue: ReconcileQueue;
+  /** Every watch has delivered its first complete list. */
+  ready(): boolean;
+  isLeader(): boolean;
+  /** The desired state of the latest reconcile, for diagnostics and tests. */
+  lastDesired(): DesiredState | undefined;
+  /** Stops reconciling (waits for a run in progress), releases the lease, closes the watches. */
+  stop(): Promise<void>;
+}
+
+const WRITE_OPS: readonly WriteOp[] = ["create", "update", "unchanged", "delete"];
+
+export async function startReconciler(options: StartReconcilerOptions): Promise<RunningReconciler> {
+  const { kubeConfig, settings, registry } = options;
+  const logger = options.logger.child({ component: "reconciler" });
+  const namespace = settings.prepull.namespace;
+  const labels = ownedLabels(settings.prepull);
+  const rest = createKubeRest(kubeConfig);
+  const metrics = createReconcilerMetrics(registry);
+  for (const op of WRITE_OPS) {
+    // Present from the start at 0, so a rate() over them is defined before the first write.
+    metrics.daemonSetWrites.inc({ op }, 0);
+    metrics.secretWrites.inc({ op }, 0);
+  }
+  metrics.leader.set(0);
+
+  // Declared before use in callbacks; assigned right below.
+  let queue: CoalescingQueue | undefined;
+  const trigger = () => queue?.trigger();
+
+  const elector = new LeaderElector({
+    rest,
+    logger,
+    settings: {
+      namespace,
+      name: settings.leaderElection.leaseName,
+      identity: settings.leaderElection.identity,
+      leaseDurationSeconds: settings.leaderElection.leaseDurationSeconds,
+      renewPeriodSeconds: settings.leaderElection.renewPeriodSeconds,
+      renewDeadlineSeconds: settings.leaderElection.renewDeadlineSeconds,
+      retryPeriodSeconds: settings.leaderElection.retryPeriodSeconds,
+    },
+    onStartedLeading: () => {
+      metrics.leader.set(1);
+      trigger();
+    },
+    onStoppedLeading: () => metrics.leader.set(0),
+  });
+  const isLeader = () => elector.isLeader();
+
+  const applier = new OwnedObjectApplier({
+    rest,
+    namespace,
+    ownedLabels: labels,
+    logger,
+    onWrite: (kind, op) =>
+      (kind === "DaemonSet" ? metrics.daemonSetWrites : metrics.secretWrites).inc({ op }),
+  });
+
+  let laterTimer: NodeJS.Timeout | undefined;
+  let laterAt = Number.POSITIVE_INFINITY;
+  const requestLater = (ms: number) => {
+    const at = performance.now() + ms;
+    if (laterTimer !== undefined && laterAt <= at) return;
+    if (laterTimer !== undefined) clearTimeout(laterTimer);
+    laterAt = at;
+    laterTimer = setTimeout(() => {
+      laterTimer = undefined;
+      laterAt = Number.POSITIVE_INFINITY;
+      trigger();
+    }, ms);
+  };
+
+  const statusWriter = new StatusWriter({
+    rest,
+    logger,
+    identity: settings.leaderElection.identity,
+    minIntervalMs: settings.statusMinIntervalSeconds * 1000,
+    requestLater,
+    onStatusWrite: () => metrics.statusWrites.inc(),
+    onEvent: (reason) => metrics.events.inc({ reason }),
+  });
+
+  const sources = new ClusterSources({
+    kubeConfig,
+    rest,
+    releaseNamespace: namespace,
+    excludedNamespaces: excludedNamespaces(namespace, settings.excludedNamespaces),
+    ownedSelector: Object.entries(labels)
+      .map(([key, value]) => `${key}=${value}`)
+      .join(","),
+    logger,
+    onChange: trigger,
+  });
+
+  const reconciler = new Reconciler({
+    settings,
+    sources,
+    applier,
+    statusWriter,
+    rest,
+    isLeader,
+    metrics,
+    logger,
+  });
+  const coalescing = new CoalescingQueue({
+    run: () => reconciler.run(),
+    debounceMs: settings.debounceMs,
+    maxDelayMs: settings.maxDelayMs,
+    onError: (error, failures) =>
+      logger.error({ err: error, failures }, "reconcile failed; retrying with backoff"),
+  });
+  queue = coalescing;
+
+  sources.start();
+  elector.start();
+  const resync = setInterval(trigger, settings.resyncSeconds * 1000);
+  logger.info(
+    { namespace, identity: settings.leaderElection.identity, lease: settings.leaderElection.leaseName },
+    "reconciler started",
+  );
+
+  return {
+    queue: coalescing,
+    ready: () => sources.listed(),
+    isLeader,
+    lastDesired: () => reconciler.lastDesired(),
+    async stop() {
+      clearInterval(resync);
+      if (laterTimer !== undefined) clearTimeout(laterTimer);
+      await coalescing.stop();
+      await elector.stop();
+      await sources.stop();
+      logger.info("reconciler stopped");
+    },
+  };
+}

@@ -13,9 +13,16 @@ let cached: string | undefined;
  * scripts/build-kube.sh. The script is the only thing that knows the versions and the cache key,
  * so it is asked (it builds nothing when warm) rather than the path being guessed. Its progress
  * goes to stderr, which is passed through so a cold build shows what it is doing.
+ * PREPULL_KUBE_BIN_DIR, when set, is used instead.
  */
 export function kubeBinDir(): string {
   if (cached !== undefined) return cached;
+  // An escape hatch for binaries built elsewhere; the directory name must keep the script's form.
+  const override = process.env.PREPULL_KUBE_BIN_DIR;
+  if (override !== undefined && override !== "") {
+    cached = override;
+    return override;
+  }
   const stdout = execFileSync("bash", [join(repoRoot, "scripts/build-kube.sh")], {
     cwd: repoRoot,
     encoding: "utf8",
@@ -29,6 +36,16 @@ export function kubeBinDir(): string {
   }
   cached = dir;
   return dir;
+}
+
+/**
+ * The Kubernetes version the binaries were built from, read from the bin directory's name
+ * (kube-v1.37.2-etcd-...), which build-kube.sh derives from the one place versions are set.
+ */
+export function kubeVersion(): string {
+  const match = /kube-(v\d+\.\d+\.\d+)/.exec(kubeBinDir());
+  if (match?.[1] === undefined) throw new Error(`no Kubernetes version in ${kubeBinDir()}`);
+  return match[1];
 }
 
 /** The path of one cached binary, e.g. kubeBin("helm"). */

@@ -10,6 +10,10 @@
 //   renewDeadline (< leaseDuration), so it stops writing before anyone else may take over.
 // - On shutdown the leader writes an empty holder: a successor takes over at its next read instead
 //   of waiting out the lease.
+// - Optionally a watch on the Lease feeds observe(): a follower then sees each renewal when it
+//   happens instead of at its next poll, and schedules its next attempt for the exact moment the
+//   lease expires (or at once when it was released). Takeover after a leader dies then takes at
+//   most leaseDuration from its last renewal; without the watch, up to two retry periods more.
 
 import { isJsonObject, type JsonObject } from "../core/workload.ts";
 import type { Logger } from "../log.ts";
@@ -95,6 +99,28 @@ export class LeaderElector {
     await this.#release();
   }
 
+  /** A Lease seen by a watch: note when its record changed and wake a follower when it expires. */
+  observe(lease: JsonObject): void {
+    if (this.#stopped || this.#leader) return;
+    const seen = this.#note(lease);
+    if (seen.holder === this.#settings.identity || this.#tick !== undefined) return;
+    const due = seen.holder === "" ? 0 : seen.expiresAt - this.#now();
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#schedule(Math.max(0, due));
+  }
+
+  /** Records when the lease's record last changed, by this process's clock. */
+  #note(lease: JsonObject): { holder: string; expiresAt: number } {
+    const spec = isJsonObject(lease.spec) ? lease.spec : {};
+    const metadata = isJsonObject(lease.metadata) ? lease.metadata : {};
+    const holder = typeof spec.holderIdentity === "string" ? spec.holderIdentity : "";
+    const record = JSON.stringify([holder, spec.renewTime, metadata.resourceVersion]);
+    if (this.#observed?.record !== record) this.#observed = { record, at: this.#now() };
+    const duration = typeof spec.leaseDurationSeconds === "number" ? spec.leaseDurationSeconds : 0;
+    return { holder, expiresAt: this.#observed.at + duration * 1000 };
+  }
+
   #schedule(delayMs: number): void {
     if (this.#stopped) return;
     this.#timer = setTimeout(() => {
@@ -148,14 +174,10 @@ export class LeaderElector {
     if (lease === undefined) return this.#create();
 
     const spec = isJsonObject(lease.spec) ? lease.spec : {};
-    const holder = typeof spec.holderIdentity === "string" ? spec.holderIdentity : "";
-    const metadata = isJsonObject(lease.metadata) ? lease.metadata : {};
-    const record = JSON.stringify([holder, spec.renewTime, metadata.resourceVersion]);
-    if (this.#observed?.record !== record) this.#observed = { record, at: now };
-    const duration = typeof spec.leaseDurationSeconds === "number" ? spec.leaseDurationSeconds : 0;
+    const { holder, expiresAt } = this.#note(lease);
     const me = this.#settings.identity;
 
-    if (holder !== "" && holder !== me && now < this.#observed.at + duration * 1000) {
+    if (holder !== "" && holder !== me && now < expiresAt) {
       if (this.#leader) {
         // Someone else holds it (we must have missed the deadline): stop at once.
         this.#setLeader(false);

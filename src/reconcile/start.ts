@@ -9,6 +9,7 @@ import { LeaderElector } from "../kube/leader.ts";
 import { createKubeRest } from "../kube/rest.ts";
 import { ClusterSources } from "../kube/sources.ts";
 import { StatusWriter } from "../kube/status-writer.ts";
+import { ResourceWatch } from "../kube/watch.ts";
 import type { Logger } from "../log.ts";
 import { createReconcilerMetrics, type WriteOp } from "./metrics.ts";
 import type { ReconcileQueue } from "./queue.ts";
@@ -75,6 +76,15 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
     onStoppedLeading: () => metrics.leader.set(0),
   });
   const isLeader = () => elector.isLeader();
+  // Followers see renewals as they happen, so they take over the moment the lease expires.
+  const leaseWatch = new ResourceWatch({
+    kubeConfig,
+    rest,
+    logger,
+    path: `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`,
+    fieldSelector: `metadata.name=${settings.leaderElection.leaseName}`,
+    onEvent: (type, lease) => elector.observe(type === "delete" ? {} : lease),
+  });
 
   const applier = new OwnedObjectApplier({
     rest,
@@ -142,6 +152,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
 
   sources.start();
   elector.start();
+  leaseWatch.start();
   const resync = setInterval(trigger, settings.resyncSeconds * 1000);
   logger.info(
     { namespace, identity: settings.leaderElection.identity, lease: settings.leaderElection.leaseName },
@@ -158,7 +169,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
       if (laterTimer !== undefined) clearTimeout(laterTimer);
       await coalescing.stop();
       await elector.stop();
-      await sources.stop();
+      await Promise.all([sources.stop(), leaseWatch.stop()]);
       logger.info("reconciler stopped");
     },
   };

@@ -122,4 +122,33 @@ describe("node src/main.ts", () => {
     );
     expect(main.logs.filter((line) => line.level >= 50)).toEqual([]);
   });
+
+  it("cuts a request that outlives SHUTDOWN_TIMEOUT_SECONDS and exits 1", async () => {
+    const main = start({ SHUTDOWN_TIMEOUT_SECONDS: "0.5" });
+    const port = await main.listeningPort();
+    // The head arrives, the body never does: this request would hold the drain open forever.
+    const stuck = request({
+      host: "127.0.0.1",
+      port,
+      path: "/mutate",
+      method: "POST",
+      ca,
+      agent: false,
+      headers: { "content-type": "application/json", "content-length": 100, expect: "100-continue" },
+    });
+    const outcome = new Promise<string>((resolve) => {
+      stuck.on("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+      stuck.on("response", (res) => resolve(`status ${res.statusCode}`));
+    });
+    const continued = new Promise<void>((resolve) => stuck.on("continue", () => resolve()));
+    stuck.flushHeaders();
+    await continued;
+
+    main.child.kill("SIGTERM");
+    expect(await main.exited).toEqual({ code: 1, signal: null });
+    expect(await outcome).toBe("ECONNRESET");
+    expect(
+      main.logs.some((line) => line.level === 50 && line.msg.startsWith("shutdown deadline passed")),
+    ).toBe(true);
+  });
 });

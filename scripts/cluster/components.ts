@@ -1,0 +1,167 @@
+// The command lines of the plane's processes. Everything binds to 127.0.0.1; every client
+// identity is a certificate from the plane's CA whose subject the default RBAC bootstrap policy
+// already knows (system:kube-controller-manager, system:kube-scheduler, system:masters).
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { ClusterPaths } from "./paths.ts";
+import type { ProcessSpec } from "./processes.ts";
+import type { PlaneState } from "./state.ts";
+
+/** Start order; stop order is the reverse. */
+export const COMPONENTS = [
+  "etcd",
+  "kube-apiserver",
+  "kube-controller-manager",
+  "kube-scheduler",
+  "kwok",
+] as const;
+export type Component = (typeof COMPONENTS)[number];
+
+export const SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16";
+export const SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local";
+
+export function componentKubeconfig(paths: ClusterPaths, component: Component): string {
+  return join(paths.root, `${component}.kubeconfig`);
+}
+
+function pki(paths: ClusterPaths, file: string): string {
+  return join(paths.pki, file);
+}
+
+export function etcd(paths: ClusterPaths, state: PlaneState): ProcessSpec {
+  const client = `http://127.0.0.1:${state.ports.etcdClient}`;
+  const peer = `http://127.0.0.1:${state.ports.etcdPeer}`;
+  return {
+    name: "etcd",
+    command: join(state.binDir, "etcd"),
+    args: [
+      "--name=prepull",
+      `--data-dir=${paths.etcdData}`,
+      `--listen-client-urls=${client}`,
+      `--advertise-client-urls=${client}`,
+      `--listen-peer-urls=${peer}`,
+      `--initial-advertise-peer-urls=${peer}`,
+      `--initial-cluster=prepull=${peer}`,
+      // A throwaway test store: durability across power loss is not worth an fsync per write.
+      "--unsafe-no-fsync",
+      "--log-level=warn",
+    ],
+  };
+}
+
+export function kubeApiserver(paths: ClusterPaths, state: PlaneState): ProcessSpec {
+  return {
+    name: "kube-apiserver",
+    command: join(state.binDir, "kube-apiserver"),
+    args: [
+      "--bind-address=127.0.0.1",
+      "--advertise-address=127.0.0.1",
+      `--secure-port=${state.ports.apiserver}`,
+      `--etcd-servers=http://127.0.0.1:${state.ports.etcdClient}`,
+      `--client-ca-file=${pki(paths, "ca.crt")}`,
+      `--tls-cert-file=${pki(paths, "apiserver.crt")}`,
+      `--tls-private-key-file=${pki(paths, "apiserver.key")}`,
+      "--authorization-mode=Node,RBAC",
+      `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
+      `--service-account-key-file=${pki(paths, "service-accounts.pub")}`,
+      `--service-account-signing-key-file=${pki(paths, "service-accounts.key")}`,
+      `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
+      // The defaults (MutatingAdmissionWebhook among them) plus what kubeadm adds.
+      "--enable-admission-plugins=NodeRestriction",
+      "--allow-privileged=true",
+      "--profiling=false",
+    ],
+  };
+}
+
+export function kubeControllerManager(paths: ClusterPaths, state: PlaneState): ProcessSpec {
+  const kubeconfig = componentKubeconfig(paths, "kube-controller-manager");
+  return {
+    name: "kube-controller-manager",
+    command: join(state.binDir, "kube-controller-manager"),
+    args: [
+      `--kubeconfig=${kubeconfig}`,
+      `--authentication-kubeconfig=${kubeconfig}`,
+      `--authorization-kubeconfig=${kubeconfig}`,
+      "--bind-address=127.0.0.1",
+      `--secure-port=${state.ports.controllerManager}`,
+      `--tls-cert-file=${pki(paths, "kube-controller-manager.crt")}`,
+      `--tls-private-key-file=${pki(paths, "kube-controller-manager.key")}`,
+      "--leader-elect=false",
+      // Each controller acts as its own ServiceAccount, as in a real cluster, so RBAC applies.
+      "--use-service-account-credentials=true",
+      `--service-account-private-key-file=${pki(paths, "service-accounts.key")}`,
+      `--root-ca-file=${pki(paths, "ca.crt")}`,
+      `--cluster-signing-cert-file=${pki(paths, "ca.crt")}`,
+      `--cluster-signing-key-file=${pki(paths, "ca.key")}`,
+      `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
+      "--cluster-name=prepull",
+      // The defaults (20/30) make a DaemonSet over 1000 nodes take a minute just to create pods.
+      "--kube-api-qps=200",
+      "--kube-api-burst=400",
+      "--concurrent-daemonset-syncs=4",
+      "--profiling=false",
+    ],
+  };
+}
+
+export async function kubeScheduler(paths: ClusterPaths, state: PlaneState): Promise<ProcessSpec> {
+  const kubeconfig = componentKubeconfig(paths, "kube-scheduler");
+  const config = join(paths.root, "kube-scheduler.config.json");
+  await writeFile(
+    config,
+    JSON.stringify({
+      apiVersion: "kubescheduler.config.k8s.io/v1",
+      kind: "KubeSchedulerConfiguration",
+      clientConnection: { kubeconfig, qps: 200, burst: 400 },
+      leaderElection: { leaderElect: false },
+    }),
+  );
+  return {
+    name: "kube-scheduler",
+    command: join(state.binDir, "kube-scheduler"),
+    args: [
+      `--config=${config}`,
+      `--authentication-kubeconfig=${kubeconfig}`,
+      `--authorization-kubeconfig=${kubeconfig}`,
+      "--bind-address=127.0.0.1",
+      `--secure-port=${state.ports.scheduler}`,
+      `--tls-cert-file=${pki(paths, "kube-scheduler.crt")}`,
+      `--tls-private-key-file=${pki(paths, "kube-scheduler.key")}`,
+      "--profiling=false",
+    ],
+  };
+}
+
+export function kwok(paths: ClusterPaths, state: PlaneState): ProcessSpec {
+  return {
+    name: "kwok",
+    command: join(state.binDir, "kwok"),
+    args: [
+      `--kubeconfig=${componentKubeconfig(paths, "kwok")}`,
+      // Every node in this plane is simulated.
+      "--manage-all-nodes=true",
+      `--server-address=127.0.0.1:${state.ports.kwok}`,
+      // Pod IPs for up to 65k pods (the default /24 runs out past 254).
+      "--cidr=10.0.0.1/16",
+      // Heartbeats through Leases, as kubelets do: cheap for the apiserver at 1000 nodes.
+      "--node-lease-duration-seconds=40",
+    ],
+  };
+}
+
+/** Where each component answers health checks, and whether the probe needs the admin cert. */
+export function healthUrl(component: Component, state: PlaneState): string {
+  switch (component) {
+    case "etcd":
+      return `http://127.0.0.1:${state.ports.etcdClient}/health`;
+    case "kube-apiserver":
+      return `https://127.0.0.1:${state.ports.apiserver}/readyz`;
+    case "kube-controller-manager":
+      return `https://127.0.0.1:${state.ports.controllerManager}/healthz`;
+    case "kube-scheduler":
+      return `https://127.0.0.1:${state.ports.scheduler}/healthz`;
+    case "kwok":
+      return `http://127.0.0.1:${state.ports.kwok}/healthz`;
+  }
+}

@@ -1,0 +1,121 @@
+// Supervision of the plane's processes: each runs detached (it outlives `cluster:up`), logs to
+// <state>/logs/<name>.log and has its pid in <state>/pids/<name>.pid. A process is "ours" only if
+// its command line names our state directory and one of our programs (a control-plane binary, or
+// prepull's src/main.ts as the demo runs it), so a recycled pid or an unrelated process is never
+// signalled.
+import { spawn } from "node:child_process";
+import { open, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { BINARIES } from "./binaries.ts";
+import { type ClusterPaths, REPO_ROOT } from "./paths.ts";
+
+export interface ProcessSpec {
+  name: string;
+  command: string;
+  args: readonly string[];
+}
+
+export async function startProcess(paths: ClusterPaths, spec: ProcessSpec): Promise<number> {
+  const log = await open(join(paths.logs, `${spec.name}.log`), "a");
+  try {
+    const child = spawn(spec.command, spec.args, {
+      detached: true,
+      stdio: ["ignore", log.fd, log.fd],
+    });
+    const pid = child.pid;
+    if (pid === undefined) {
+      const error = await new Promise<Error>((resolve) => child.once("error", resolve));
+      throw new Error(`cannot start ${spec.name} (${spec.command}): ${error.message}`);
+    }
+    child.unref();
+    await writeFile(pidFile(paths, spec.name), `${pid}\n`);
+    return pid;
+  } finally {
+    await log.close();
+  }
+}
+
+function pidFile(paths: ClusterPaths, name: string): string {
+  return join(paths.pids, `${name}.pid`);
+}
+
+export async function readPid(paths: ClusterPaths, name: string): Promise<number | undefined> {
+  let text: string;
+  try {
+    text = await readFile(pidFile(paths, name), "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+  const pid = Number.parseInt(text.trim(), 10);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+async function commandLine(pid: number): Promise<string[] | undefined> {
+  try {
+    const raw = await readFile(`/proc/${pid}/cmdline`, "utf8");
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    // Field 3 of stat, after the parenthesised command name, is the state; Z is a zombie (exited).
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    if (state === "Z" || state === "X") return undefined;
+    return raw.split("\0").filter((part) => part !== "");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+const PREPULL_MAIN = join(REPO_ROOT, "src", "main.ts");
+
+function isOurs(argv: readonly string[], paths: ClusterPaths): boolean {
+  const program = argv[0];
+  if (program === undefined) return false;
+  const isPlaneBinary = (BINARIES as readonly string[]).includes(basename(program));
+  const isPrepull = argv[1] === PREPULL_MAIN;
+  return (isPlaneBinary || isPrepull) && argv.some((arg) => arg.includes(paths.root));
+}
+
+/** True when the pid is alive and is one of our plane's processes. */
+export async function isOurProcess(pid: number, paths: ClusterPaths): Promise<boolean> {
+  const argv = await commandLine(pid);
+  return argv !== undefined && isOurs(argv, paths);
+}
+
+/** Every live process of this plane, found through /proc (also those whose pid file is gone). */
+export async function findOurProcesses(paths: ClusterPaths): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir("/proc")) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    const argv = await commandLine(pid);
+    if (argv !== undefined && isOurs(argv, paths)) pids.push(pid);
+  }
+  return pids;
+}
+
+/** SIGTERM, then SIGKILL after the grace period; resolves once the process is gone. */
+export async function stopProcess(pid: number, paths: ClusterPaths, graceMs = 10_000): Promise<void> {
+  if (!(await isOurProcess(pid, paths))) return;
+  signal(pid, "SIGTERM");
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    if (!(await isOurProcess(pid, paths))) return;
+    await sleep(100);
+  }
+  signal(pid, "SIGKILL");
+  while (await isOurProcess(pid, paths)) await sleep(100);
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch (error) {
+    // ESRCH: it exited between our check and the signal, which is what we wanted.
+    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+  }
+}
+
+export async function removePidFile(paths: ClusterPaths, name: string): Promise<void> {
+  await rm(pidFile(paths, name), { force: true });
+}

@@ -1,0 +1,100 @@
+// The demo's prepull: the real server (`node src/main.ts`) on 127.0.0.1, supervised like the
+// plane's processes (pid file, log under the plane's state directory), so `cluster:down` and
+// `demo --down` stop it too. A healthy one from an earlier demo run is reused.
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type ClusterPaths, REPO_ROOT } from "../cluster/paths.ts";
+import { createCertificateAuthority, issueCertificate } from "../cluster/pki.ts";
+import { freeLoopbackPort } from "../cluster/ports.ts";
+import { isHealthy, type TlsClient, waitUntil } from "../cluster/probe.ts";
+import { isOurProcess, readPid, startProcess, stopProcess } from "../cluster/processes.ts";
+import type { Progress } from "../cluster/progress.ts";
+import { RELEASE_NAMESPACE } from "./workloads.ts";
+
+export interface DemoPrepull {
+  baseUrl: string;
+  /** The demo CA, base64 PEM, for the webhook's caBundle. */
+  caBundle: string;
+  tls: TlsClient;
+  logFile: string;
+  reused: boolean;
+}
+
+const NAME = "prepull";
+
+export async function ensureDemoPrepull(paths: ClusterPaths, log: Progress): Promise<DemoPrepull> {
+  const dir = join(paths.root, "demo");
+  const infoFile = join(dir, "prepull.json");
+  const caCert = join(dir, "ca.crt");
+  const logFile = join(paths.logs, `${NAME}.log`);
+  const pid = await readPid(paths, NAME);
+  if (pid !== undefined && (await isOurProcess(pid, paths))) {
+    const { port } = JSON.parse(await readFile(infoFile, "utf8")) as { port: number };
+    const running = await describe(port, caCert, logFile, true);
+    if (await isHealthy(`${running.baseUrl}/readyz`, running.tls)) {
+      log(`reusing prepull (pid ${pid}) at ${running.baseUrl}`);
+      return running;
+    }
+    await stopProcess(pid, paths);
+  }
+
+  const ca = await createCertificateAuthority(dir, "ca", "prepull-demo-webhook-ca");
+  const serving = await issueCertificate({
+    ca,
+    dir,
+    name: "serving",
+    commonName: "prepull-demo",
+    usage: "server",
+    ipAddresses: ["127.0.0.1"],
+    dnsNames: ["localhost"],
+  });
+  const port = await freeLoopbackPort();
+  await writeFile(infoFile, JSON.stringify({ port }));
+  // Flags rather than environment: they put the state directory on the command line, which is
+  // how `cluster:down` recognises this process as the plane's.
+  const started = await startProcess(paths, {
+    name: NAME,
+    // The Node running this script (24, via npm); the system one may be older.
+    command: process.execPath,
+    args: [
+      join(REPO_ROOT, "src", "main.ts"),
+      "--host=127.0.0.1",
+      `--port=${port}`,
+      `--tls-cert-file=${serving.cert}`,
+      `--tls-key-file=${serving.key}`,
+      `--kubeconfig=${paths.kubeconfig}`,
+      `--pod-namespace=${RELEASE_NAMESPACE}`,
+      "--log-level=info",
+    ],
+  });
+  const running = await describe(port, ca.cert, logFile, false);
+  await waitUntil(
+    async () => ((await isHealthy(`${running.baseUrl}/readyz`, running.tls)) ? true : undefined),
+    {
+      what: `prepull to answer /readyz (log: ${logFile})`,
+      timeoutMs: 30_000,
+      stillPossible: async () => {
+        if (!(await isOurProcess(started, paths)))
+          throw new Error(`prepull exited during start-up; see ${logFile}`);
+      },
+    },
+  );
+  log(`prepull started (pid ${started}) at ${running.baseUrl}`);
+  return running;
+}
+
+async function describe(
+  port: number,
+  caCert: string,
+  logFile: string,
+  reused: boolean,
+): Promise<DemoPrepull> {
+  const ca = await readFile(caCert);
+  return {
+    baseUrl: `https://127.0.0.1:${port}`,
+    caBundle: ca.toString("base64"),
+    tls: { ca },
+    logFile,
+    reused,
+  };
+}

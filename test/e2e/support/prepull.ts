@@ -1,0 +1,117 @@
+// Runs the real prepull server (`node src/main.ts`) on 127.0.0.1 with a throwaway certificate,
+// waits until /readyz answers, and stops it. The apiserver reaches it at `baseUrl` + /mutate.
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { REPO_ROOT } from "../../../scripts/cluster/paths.ts";
+import { freeLoopbackPort } from "../../../scripts/cluster/ports.ts";
+import { get, isHealthy, type TlsClient, waitUntil } from "../../../scripts/cluster/probe.ts";
+import { kubeconfigPath } from "./cluster.ts";
+import { type LabelFilter, sumOf } from "./metrics.ts";
+import { throwawayServingTls } from "./tls.ts";
+
+export interface PrepullOptions {
+  /** prepull's own namespace (POD_NAMESPACE): where its DaemonSets go; excluded from the webhook. */
+  namespace: string;
+  /** Defaults to the plane's admin kubeconfig; `null` runs prepull without a cluster. */
+  kubeconfig?: string | null;
+  logLevel?: string;
+  env?: Record<string, string>;
+}
+
+export interface RunningPrepull {
+  port: number;
+  /** https://127.0.0.1:<port>, without the webhook path. */
+  baseUrl: string;
+  /** The CA that signed prepull's serving certificate, base64 PEM (clientConfig.caBundle). */
+  caBundle: string;
+  namespace: string;
+  /** Everything prepull wrote to stdout and stderr so far. */
+  output(): string;
+  metrics(): Promise<string>;
+  /** Sum of prepull_admission_requests_total over the samples matching the labels. */
+  admissionRequests(filter?: LabelFilter): Promise<number>;
+  /** SIGTERM, then SIGKILL after 10 s; resolves when the process has exited. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const MAIN = join(REPO_ROOT, "src", "main.ts");
+
+export async function startPrepull(options: PrepullOptions): Promise<RunningPrepull> {
+  const tlsFiles = await throwawayServingTls();
+  const port = await freeLoopbackPort();
+  const baseUrl = `https://127.0.0.1:${port}`;
+  const kubeconfig = options.kubeconfig === undefined ? kubeconfigPath() : options.kubeconfig;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    HOST: "127.0.0.1",
+    PORT: String(port),
+    TLS_CERT_FILE: tlsFiles.serving.cert,
+    TLS_KEY_FILE: tlsFiles.serving.key,
+    POD_NAMESPACE: options.namespace,
+    LOG_LEVEL: options.logLevel ?? "info",
+    ...options.env,
+  };
+  if (kubeconfig === null) delete env.KUBECONFIG;
+  else env.KUBECONFIG = kubeconfig;
+
+  // process.execPath: the Node 24 running vitest (the system Node may be older).
+  const child = spawn(process.execPath, [MAIN], { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    output += chunk;
+  });
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+    output += chunk;
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  let hasExited = false;
+  void exited.then(() => {
+    hasExited = true;
+  });
+
+  const tls: TlsClient = { ca: await readFile(tlsFiles.ca.cert) };
+  const stop = async () => {
+    if (!hasExited) await terminate(child, exited);
+    await rm(tlsFiles.dir, { recursive: true, force: true });
+  };
+  try {
+    await waitUntil(async () => ((await isHealthy(`${baseUrl}/readyz`, tls)) ? true : undefined), {
+      what: `prepull to answer ${baseUrl}/readyz`,
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      stillPossible: async () => {
+        if (hasExited)
+          throw new Error(`prepull exited (code ${child.exitCode}) before it was ready:\n${output}`);
+      },
+    });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+
+  const metrics = async () => {
+    const response = await get(`${baseUrl}/metrics`, tls);
+    if (response.status !== 200)
+      throw new Error(`GET /metrics answered ${response.status}: ${response.body}`);
+    return response.body;
+  };
+  return {
+    port,
+    baseUrl,
+    caBundle: tlsFiles.caBundle,
+    namespace: options.namespace,
+    output: () => output,
+    metrics,
+    admissionRequests: async (filter = {}) =>
+      sumOf(await metrics(), "prepull_admission_requests_total", filter),
+    stop,
+  };
+}
+
+async function terminate(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+}

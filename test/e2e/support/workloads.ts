@@ -1,0 +1,59 @@
+// Workload objects for the tests: small, valid, and opted in (or not) through the annotation the
+// webhook's matchCondition looks for.
+import type { V1DaemonSet, V1Deployment, V1Toleration } from "@kubernetes/client-node";
+import { GPU_TAINT } from "../../../scripts/cluster/node-pools.ts";
+
+export const OPT_IN = { prepull: "true" } as const;
+
+export const GPU_TOLERATION: V1Toleration = {
+  key: GPU_TAINT.key,
+  operator: "Equal",
+  value: GPU_TAINT.value,
+  effect: GPU_TAINT.effect,
+};
+
+export interface DeploymentShape {
+  name: string;
+  image?: string;
+  optedIn: boolean;
+  replicas?: number;
+  nodeSelector?: Record<string, string>;
+  tolerations?: V1Toleration[];
+}
+
+export function deployment(shape: DeploymentShape): V1Deployment {
+  const labels = { app: shape.name };
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: shape.name, labels, ...(shape.optedIn ? { annotations: { ...OPT_IN } } : {}) },
+    spec: {
+      replicas: shape.replicas ?? 1,
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels },
+        spec: {
+          containers: [{ name: "main", image: shape.image ?? "registry.k8s.io/pause:3.10" }],
+          ...(shape.nodeSelector ? { nodeSelector: shape.nodeSelector } : {}),
+          ...(shape.tolerations ? { tolerations: shape.tolerations } : {}),
+        },
+      },
+    },
+  };
+}
+
+export function daemonSet(name: string, tolerations: V1Toleration[] = []): V1DaemonSet {
+  const labels = { app: name };
+  return {
+    apiVersion: "apps/v1",
+    kind: "DaemonSet",
+    metadata: { name, labels },
+    spec: {
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels },
+        spec: { containers: [{ name: "pause", image: "registry.k8s.io/pause:3.10" }], tolerations },
+      },
+    },
+  };
+}

@@ -19,6 +19,15 @@ function failStartup(error: unknown): never {
   throw error;
 }
 
+/** A port in use or an address this host does not have is a configuration problem too. */
+function listenProblem(error: unknown, config: Config): unknown {
+  const code = error instanceof Error && "code" in error ? String(error.code) : undefined;
+  const target = `cannot listen on ${config.host}:${config.port} (${code})`;
+  if (code === "EADDRINUSE" || code === "EACCES") return new ConfigError("PORT", target);
+  if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND") return new ConfigError("HOST", target);
+  return error;
+}
+
 function drainOnSignals(server: RunningServer, config: Config, log: Logger): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
@@ -71,13 +80,18 @@ async function main(): Promise<void> {
   const queue: ReconcileQueue = kubeConfig === undefined ? new RecordingQueue() : new RecordingQueue();
 
   const app = buildApp({ registry, queue, logger: log, tls });
-  const server = await serve(app, {
-    host: config.host,
-    port: config.port,
-    tlsFiles: { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile },
-    tls,
-    log,
-  });
+  let server: RunningServer;
+  try {
+    server = await serve(app, {
+      host: config.host,
+      port: config.port,
+      tlsFiles: { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile },
+      tls,
+      log,
+    });
+  } catch (error) {
+    failStartup(listenProblem(error, config));
+  }
   drainOnSignals(server, config, log);
 }
 

@@ -77,7 +77,7 @@ export class ResourceWatch {
   start(): void {
     if (!this.#stopped) return;
     this.#stopped = false;
-    void this.#listWatch.start();
+    this.#run();
   }
 
   async stop(): Promise<void> {
@@ -100,6 +100,11 @@ export class ResourceWatch {
     return this.#listWatch.get(name, namespace);
   }
 
+  /** Errors inside list or watch reach the ERROR callback; this catches the rest (authentication). */
+  #run(): void {
+    this.#listWatch.start().catch((error: unknown) => this.#failed(error));
+  }
+
   #markListed(): void {
     this.#listed = true;
     this.#restartDelayMs = this.#options.restartBaseMs ?? 1_000;
@@ -120,7 +125,7 @@ export class ResourceWatch {
     );
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = undefined;
-      if (!this.#stopped) void this.#listWatch.start();
+      if (!this.#stopped) this.#run();
     }, delay);
   }
 }

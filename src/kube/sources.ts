@@ -37,6 +37,11 @@ export interface ClusterSourcesOptions {
   excludedNamespaces: ReadonlySet<string>;
   /** `key=value,...` selecting what prepull owns in the release namespace. */
   ownedSelector: string;
+  /**
+   * Watch the mirrored pull Secrets. Only with mirrorPullSecrets: without it the chart grants no
+   * access to Secrets at all, and mirrors left from when it was on stay until deleted by hand.
+   */
+  watchSecrets: boolean;
   logger: Logger;
   /** Something the reconcile depends on changed (or a cache was (re-)listed). */
   onChange: (source: SourceName) => void;
@@ -47,7 +52,7 @@ export class ClusterSources {
   readonly #workloads: Map<WorkloadKind, ResourceWatch>;
   readonly #daemonSets: ResourceWatch;
   readonly #pods: ResourceWatch;
-  readonly #secrets: ResourceWatch;
+  readonly #secrets: ResourceWatch | undefined;
   /** uid → fingerprint of the tracked view, for filtering workload events. */
   readonly #fingerprints = new Map<string, string>();
 
@@ -81,7 +86,7 @@ export class ClusterSources {
       });
     this.#daemonSets = owned(`/apis/apps/v1/namespaces/${ns}/daemonsets`, "daemonSets");
     this.#pods = owned(`/api/v1/namespaces/${ns}/pods`, "pods");
-    this.#secrets = owned(`/api/v1/namespaces/${ns}/secrets`, "secrets");
+    this.#secrets = options.watchSecrets ? owned(`/api/v1/namespaces/${ns}/secrets`, "secrets") : undefined;
   }
 
   start(): void {
@@ -114,11 +119,16 @@ export class ClusterSources {
   }
 
   secrets(): readonly CachedObject[] {
-    return this.#secrets.list(this.#options.releaseNamespace);
+    return this.#secrets?.list(this.#options.releaseNamespace) ?? [];
   }
 
   #all(): ResourceWatch[] {
-    return [...this.#workloads.values(), this.#daemonSets, this.#pods, this.#secrets];
+    return [
+      ...this.#workloads.values(),
+      this.#daemonSets,
+      this.#pods,
+      ...(this.#secrets ? [this.#secrets] : []),
+    ];
   }
 
   #workloadEvent(kind: WorkloadKind, type: WatchEventType, object: CachedObject): void {

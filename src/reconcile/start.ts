@@ -127,6 +127,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
     ownedSelector: Object.entries(labels)
       .map(([key, value]) => `${key}=${value}`)
       .join(","),
+    watchSecrets: settings.prepull.mirrorPullSecrets,
     logger,
     onChange: trigger,
   });

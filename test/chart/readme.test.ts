@@ -9,7 +9,10 @@ import { chartDir } from "../support/helm.ts";
 const readme = readFileSync(join(chartDir, "README.md"), "utf8");
 const values = parse(readFileSync(join(chartDir, "values.yaml"), "utf8")) as Record<string, unknown>;
 const rows = new Map(
-  [...readme.matchAll(/^\| `([A-Za-z.]+)` \| `(.*)` \| (.+) \|$/gm)].map((m) => [m[1] ?? "", m[2] ?? ""]),
+  [...readme.matchAll(/^\|\s*`([A-Za-z.]+)`\s*\|\s*`(.*?)`\s*\|\s*(.+?)\s*\|$/gm)].map((m) => [
+    m[1] ?? "",
+    m[2] ?? "",
+  ]),
 );
 
 function isMap(value: unknown): value is Record<string, unknown> {

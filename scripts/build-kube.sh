@@ -6,8 +6,8 @@
 set -euo pipefail
 
 # Versions: the single place they are set.
-KUBE_VERSION="v1.37.2"
-ETCD_VERSION="v3.6.16"
+KUBE_VERSION="v1.37.2" # keep in step with hack/kube/go.mod
+ETCD_VERSION="v3.6.16" # keep in step with hack/etcd/go.mod
 KWOK_VERSION="v0.8.0"
 HELM_VERSION="v3.22.0"
 
@@ -57,10 +57,8 @@ for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
   build "$cmd" build_kube "$cmd"
 done
 build_etcd() {
-  # go install names the binary after the module path without its major version: "server".
-  local tmp; tmp="$(mktemp -d)"
-  GOBIN="$tmp" go install "go.etcd.io/etcd/server/v3@$ETCD_VERSION" && mv "$tmp/server" "$BIN/etcd"
-  rm -rf "$tmp"
+  # etcd's go.mod has replace directives, so `go install …@version` refuses it; hack/etcd wraps it.
+  (cd "$ROOT/hack/etcd" && go build -o "$BIN/etcd" go.etcd.io/etcd/server/v3)
 }
 build etcd build_etcd
 build kwok env GOBIN="$BIN" go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"

@@ -1,0 +1,283 @@
+// The chart's RBAC, judged by the real apiserver's authorizer: the chart is rendered, its
+// ServiceAccount, Roles and Bindings are created in a fresh release namespace, a token for that
+// ServiceAccount comes from the TokenRequest API, and a client holding only that token tries what
+// prepull does and what it must never be able to do. Writes are dry runs (dryRun=All): RBAC is
+// checked before the dry run, and nothing is left behind.
+import { randomBytes } from "node:crypto";
+import {
+  AppsV1Api,
+  AuthenticationV1Api,
+  AuthorizationV1Api,
+  BatchV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  KubeConfig,
+  RbacAuthorizationV1Api,
+} from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { isApiStatus } from "../../scripts/cluster/kube-client.ts";
+import { renderChart } from "../support/helm.ts";
+import { adminClients } from "./support/cluster.ts";
+import { createNamespace, deleteNamespace } from "./support/namespace.ts";
+import { daemonSet } from "./support/workloads.ts";
+
+const RBAC_KINDS = ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"];
+
+interface Installed {
+  namespace: string;
+  serviceAccount: string;
+  clients: {
+    core: CoreV1Api;
+    apps: AppsV1Api;
+    batch: BatchV1Api;
+    coordination: CoordinationV1Api;
+    authentication: AuthenticationV1Api;
+    authorization: AuthorizationV1Api;
+  };
+  remove(): Promise<void>;
+}
+
+/** Creates the chart's RBAC objects for a fresh release and returns clients acting as its ServiceAccount. */
+async function installRbac(values: Record<string, unknown>): Promise<Installed> {
+  const admin = adminClients();
+  const namespace = await createNamespace("prepull-rbac");
+  // A unique release name: ClusterRoles and ClusterRoleBindings are cluster-wide.
+  const release = `rbac-${randomBytes(3).toString("hex")}`;
+  const manifests = renderChart({ release, namespace, values }).filter((m) => RBAC_KINDS.includes(m.kind));
+  expect(manifests.map((m) => m.kind).sort()).toEqual([...RBAC_KINDS].sort());
+  for (const manifest of manifests) await admin.objects.create(manifest);
+
+  const rbac = admin.kubeConfig.makeApiClient(RbacAuthorizationV1Api);
+  const clusterScoped = manifests.filter((m) => m.kind.startsWith("Cluster")).map((m) => m.metadata.name);
+  const remove = async () => {
+    for (const name of clusterScoped) {
+      await rbac.deleteClusterRoleBinding({ name }).catch((e: unknown) => ignoreNotFound(e));
+      await rbac.deleteClusterRole({ name }).catch((e: unknown) => ignoreNotFound(e));
+    }
+    await deleteNamespace(namespace);
+  };
+
+  const serviceAccount = manifests.find((m) => m.kind === "ServiceAccount")?.metadata.name ?? "";
+  const token = await admin.core.createNamespacedServiceAccountToken({
+    name: serviceAccount,
+    namespace,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  const kubeConfig = asToken(admin.kubeConfig, token.status?.token ?? "");
+  return {
+    namespace,
+    serviceAccount,
+    clients: {
+      core: kubeConfig.makeApiClient(CoreV1Api),
+      apps: kubeConfig.makeApiClient(AppsV1Api),
+      batch: kubeConfig.makeApiClient(BatchV1Api),
+      coordination: kubeConfig.makeApiClient(CoordinationV1Api),
+      authentication: kubeConfig.makeApiClient(AuthenticationV1Api),
+      authorization: kubeConfig.makeApiClient(AuthorizationV1Api),
+    },
+    remove,
+  };
+}
+
+function ignoreNotFound(error: unknown): void {
+  if (!isApiStatus(error, 404)) throw error;
+}
+
+/** The admin kubeconfig's cluster, with a user that has nothing but the bearer token. */
+function asToken(admin: KubeConfig, token: string): KubeConfig {
+  const cluster = admin.getCurrentCluster();
+  if (cluster === null) throw new Error("the admin kubeconfig has no current cluster");
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromOptions({
+    clusters: [cluster],
+    users: [{ name: "prepull", token }],
+    contexts: [{ name: "prepull", cluster: cluster.name, user: "prepull" }],
+    currentContext: "prepull",
+  });
+  return kubeConfig;
+}
+
+/** The HTTP status an API call ends with: 200 for success, else the API error's code. */
+async function statusOf(call: () => Promise<unknown>): Promise<number> {
+  try {
+    await call();
+    return 200;
+  } catch (error) {
+    if (error instanceof Error && "code" in error && typeof error.code === "number") return error.code;
+    throw error;
+  }
+}
+
+describe("the chart's RBAC with default values", () => {
+  let installed: Installed;
+  let otherNamespace: string;
+
+  beforeAll(async () => {
+    installed = await installRbac({});
+    otherNamespace = await createNamespace("rbac-other");
+    // The authorizer learns new bindings through a watch: wait until the first grant is in effect.
+    await vi.waitFor(
+      async () =>
+        expect(await statusOf(() => installed.clients.apps.listDeploymentForAllNamespaces())).toBe(200),
+      { timeout: 30_000, interval: 200 },
+    );
+  });
+
+  afterAll(async () => {
+    await installed?.remove();
+    if (otherNamespace) await deleteNamespace(otherNamespace);
+  });
+
+  it("acts as the chart's ServiceAccount, nothing more", async () => {
+    const review = await installed.clients.authentication.createSelfSubjectReview({ body: {} });
+    expect(review.status?.userInfo?.username).toBe(
+      `system:serviceaccount:${installed.namespace}:${installed.serviceAccount}`,
+    );
+    expect(review.status?.userInfo?.groups).not.toContain("system:masters");
+  });
+
+  it("can list and watch the four workload kinds in every namespace", async () => {
+    const { apps, batch } = installed.clients;
+    expect(await statusOf(() => apps.listDeploymentForAllNamespaces())).toBe(200);
+    expect(await statusOf(() => apps.listStatefulSetForAllNamespaces())).toBe(200);
+    expect(await statusOf(() => batch.listJobForAllNamespaces())).toBe(200);
+    expect(await statusOf(() => batch.listCronJobForAllNamespaces())).toBe(200);
+    // A watch streams; whether it is allowed is asked of the authorizer directly, with the token.
+    for (const [group, resource] of [
+      ["apps", "deployments"],
+      ["apps", "statefulsets"],
+      ["batch", "jobs"],
+      ["batch", "cronjobs"],
+    ]) {
+      const review = await installed.clients.authorization.createSelfSubjectAccessReview({
+        body: { spec: { resourceAttributes: { group, resource, verb: "watch" } } },
+      });
+      expect(review.status?.allowed, `${resource}`).toBe(true);
+    }
+  });
+
+  it("can create, update and delete DaemonSets in the release namespace", async () => {
+    const { apps } = installed.clients;
+    const namespace = installed.namespace;
+    const body = daemonSet("prepull-rbac-probe");
+    expect(await statusOf(() => apps.createNamespacedDaemonSet({ namespace, body, dryRun: "All" }))).toBe(
+      200,
+    );
+    // Not found (404), not forbidden (403): the verbs are granted, there is just nothing there.
+    expect(
+      await statusOf(() => apps.deleteNamespacedDaemonSet({ name: "none", namespace, dryRun: "All" })),
+    ).toBe(404);
+    expect(await statusOf(() => apps.listNamespacedDaemonSet({ namespace }))).toBe(200);
+  });
+
+  it("cannot create DaemonSets anywhere else", async () => {
+    const { apps } = installed.clients;
+    const body = daemonSet("prepull-rbac-probe");
+    expect(
+      await statusOf(() =>
+        apps.createNamespacedDaemonSet({ namespace: otherNamespace, body, dryRun: "All" }),
+      ),
+    ).toBe(403);
+    expect(await statusOf(() => apps.listDaemonSetForAllNamespaces())).toBe(403);
+  });
+
+  it("cannot read Secrets, in its own namespace or any other", async () => {
+    const { core } = installed.clients;
+    expect(await statusOf(() => core.listNamespacedSecret({ namespace: installed.namespace }))).toBe(403);
+    expect(await statusOf(() => core.listNamespacedSecret({ namespace: otherNamespace }))).toBe(403);
+    expect(await statusOf(() => core.listSecretForAllNamespaces())).toBe(403);
+    expect(await statusOf(() => core.readNamespacedSecret({ name: "any", namespace: "kube-system" }))).toBe(
+      403,
+    );
+  });
+
+  it("reads pods only in its own namespace (where its DaemonSets' pods run)", async () => {
+    const { core } = installed.clients;
+    expect(await statusOf(() => core.listNamespacedPod({ namespace: installed.namespace }))).toBe(200);
+    expect(await statusOf(() => core.listNamespacedPod({ namespace: otherNamespace }))).toBe(403);
+    expect(await statusOf(() => core.listPodForAllNamespaces())).toBe(403);
+  });
+
+  it("can hold its leader-election Lease in its own namespace only", async () => {
+    const { coordination } = installed.clients;
+    const body = { metadata: { name: "prepull-leader" }, spec: { holderIdentity: "probe" } };
+    expect(
+      await statusOf(() =>
+        coordination.createNamespacedLease({ namespace: installed.namespace, body, dryRun: "All" }),
+      ),
+    ).toBe(200);
+    expect(
+      await statusOf(() =>
+        coordination.createNamespacedLease({ namespace: otherNamespace, body, dryRun: "All" }),
+      ),
+    ).toBe(403);
+  });
+
+  it("can record Events on workloads in any namespace, and patch workloads (status annotation)", async () => {
+    const { core, apps } = installed.clients;
+    const event = {
+      metadata: { generateName: "prepull-" },
+      involvedObject: { kind: "Deployment", namespace: otherNamespace, name: "app" },
+      reason: "PrePullFailed",
+      message: "probe",
+      type: "Warning",
+    };
+    expect(
+      await statusOf(() =>
+        core.createNamespacedEvent({ namespace: otherNamespace, body: event, dryRun: "All" }),
+      ),
+    ).toBe(200);
+    // 404: allowed to patch, the Deployment just does not exist. 403 would mean not allowed.
+    expect(
+      await statusOf(() =>
+        apps.patchNamespacedDeployment({
+          name: "absent",
+          namespace: otherNamespace,
+          body: [{ op: "add", path: "/metadata/annotations/prepull.dev~1status", value: "0/0" }],
+          dryRun: "All",
+        }),
+      ),
+    ).toBe(404);
+    // But it may not create or delete workloads.
+    expect(
+      await statusOf(() => apps.deleteNamespacedDeployment({ name: "absent", namespace: otherNamespace })),
+    ).toBe(403);
+  });
+});
+
+describe("the chart's RBAC with reconciler.mirrorPullSecrets", () => {
+  let installed: Installed;
+  let otherNamespace: string;
+
+  beforeAll(async () => {
+    installed = await installRbac({ reconciler: { mirrorPullSecrets: true } });
+    otherNamespace = await createNamespace("rbac-other");
+    await vi.waitFor(
+      async () => expect(await statusOf(() => installed.clients.core.listSecretForAllNamespaces())).toBe(200),
+      { timeout: 30_000, interval: 200 },
+    );
+  });
+
+  afterAll(async () => {
+    await installed?.remove();
+    if (otherNamespace) await deleteNamespace(otherNamespace);
+  });
+
+  it("reads Secrets everywhere (the workloads' pull secrets) and writes them only in its namespace", async () => {
+    const { core } = installed.clients;
+    const body = {
+      metadata: { name: "mirrored-pull-secret" },
+      type: "kubernetes.io/dockerconfigjson",
+      data: { ".dockerconfigjson": Buffer.from('{"auths":{}}').toString("base64") },
+    };
+    expect(await statusOf(() => core.listNamespacedSecret({ namespace: otherNamespace }))).toBe(200);
+    expect(
+      await statusOf(() =>
+        core.createNamespacedSecret({ namespace: installed.namespace, body, dryRun: "All" }),
+      ),
+    ).toBe(200);
+    expect(
+      await statusOf(() => core.createNamespacedSecret({ namespace: otherNamespace, body, dryRun: "All" })),
+    ).toBe(403);
+  });
+});

@@ -3,6 +3,7 @@
 // already knows (system:kube-controller-manager, system:kube-scheduler, system:masters).
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { KWOK_STAGES } from "./kwok-stages.ts";
 import type { ClusterPaths } from "./paths.ts";
 import type { ProcessSpec } from "./processes.ts";
 import type { PlaneState } from "./state.ts";
@@ -66,6 +67,9 @@ export function kubeApiserver(paths: ClusterPaths, state: PlaneState): ProcessSp
       `--service-account-key-file=${pki(paths, "service-accounts.pub")}`,
       `--service-account-signing-key-file=${pki(paths, "service-accounts.key")}`,
       `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
+      // The endpoint reconciler refuses a loopback advertise address; nothing here runs inside the
+      // cluster, so the `kubernetes` Service needs no endpoints.
+      "--endpoint-reconciler-type=none",
       // The defaults (MutatingAdmissionWebhook among them) plus what kubeadm adds.
       "--enable-admission-plugins=NodeRestriction",
       "--allow-privileged=true",
@@ -133,11 +137,14 @@ export async function kubeScheduler(paths: ClusterPaths, state: PlaneState): Pro
   };
 }
 
-export function kwok(paths: ClusterPaths, state: PlaneState): ProcessSpec {
+export async function kwok(paths: ClusterPaths, state: PlaneState): Promise<ProcessSpec> {
+  const stages = join(paths.root, "kwok-stages.yaml");
+  await writeFile(stages, KWOK_STAGES);
   return {
     name: "kwok",
     command: join(state.binDir, "kwok"),
     args: [
+      `--config=${stages}`,
       `--kubeconfig=${componentKubeconfig(paths, "kwok")}`,
       // Every node in this plane is simulated.
       "--manage-all-nodes=true",

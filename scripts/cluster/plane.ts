@@ -74,8 +74,15 @@ export async function upPlane(options: UpOptions): Promise<Plane> {
       return { paths, state: running, kubeconfig: paths.kubeconfig, reused: true };
     }
     await clearLeftovers(paths, log);
-    const state = await startFresh(paths, options.pools ?? { ...DEFAULT_POOL_SIZES }, log);
-    return { paths, state, kubeconfig: paths.kubeconfig, reused: false };
+    try {
+      const state = await startFresh(paths, options.pools ?? { ...DEFAULT_POOL_SIZES }, log);
+      return { paths, state, kubeconfig: paths.kubeconfig, reused: false };
+    } catch (error) {
+      // Nothing half-started keeps running; the logs stay for reading (the next up or down removes them).
+      await stopProcesses(paths, log);
+      log(`start-up failed; logs kept in ${paths.logs}`);
+      throw error;
+    }
   });
 }
 
@@ -105,8 +112,14 @@ async function adminTls(paths: ClusterPaths): Promise<TlsClient> {
   return { ca: ca as Buffer, cert: cert as Buffer, key: key as Buffer };
 }
 
-/** Stops every process of this plane (from pid files, then any stray one) and removes its state. */
+/** Stops every process of this plane and removes its state. */
 async function clearLeftovers(paths: ClusterPaths, log: Progress): Promise<void> {
+  await stopProcesses(paths, log);
+  await rm(paths.root, { recursive: true, force: true });
+}
+
+/** Stops every process of this plane: those with pid files, then any stray one. */
+async function stopProcesses(paths: ClusterPaths, log: Progress): Promise<void> {
   const stopped: string[] = [];
   // Processes started alongside the plane (the demo's prepull) go first, then the plane in reverse.
   for (const component of [...EXTRA_PROCESSES, ...[...COMPONENTS].reverse()]) {
@@ -169,7 +182,7 @@ async function startFresh(paths: ClusterPaths, pools: PoolSizes, log: Progress):
     kubeScheduler(paths, state).then((spec) =>
       startAndWait(paths, spec, "kube-scheduler", state, tls, log, 60_000),
     ),
-    startAndWait(paths, kwok(paths, state), "kwok", state, tls, log, 60_000),
+    kwok(paths, state).then((spec) => startAndWait(paths, spec, "kwok", state, tls, log, 60_000)),
   ]);
   await writeState(paths, state);
   await convergeNodes(paths, state, pools, log);

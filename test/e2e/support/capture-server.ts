@@ -7,7 +7,14 @@ import type { AddressInfo } from "node:net";
 import { type ServingTls, throwawayServingTls } from "./tls.ts";
 
 export interface CapturedReview {
-  request?: { uid?: string; name?: string; namespace?: string; operation?: string; dryRun?: boolean };
+  request?: {
+    uid?: string;
+    name?: string;
+    namespace?: string;
+    operation?: string;
+    dryRun?: boolean;
+    userInfo?: { username?: string };
+  };
   [key: string]: unknown;
 }
 

@@ -1,7 +1,9 @@
 // Workload objects for the tests: small, valid, and opted in (or not) through the annotation the
 // webhook's matchCondition looks for.
 import type { V1DaemonSet, V1Deployment, V1Toleration } from "@kubernetes/client-node";
+import { expect, vi } from "vitest";
 import { GPU_TAINT } from "../../../scripts/cluster/node-pools.ts";
+import { adminClients } from "./cluster.ts";
 
 export const OPT_IN = { prepull: "true" } as const;
 
@@ -56,4 +58,21 @@ export function daemonSet(name: string, tolerations: V1Toleration[] = []): V1Dae
       },
     },
   };
+}
+
+/** Waits until the deployment controller has observed the Deployment and all its replicas are available. */
+export async function waitForRollout(namespace: string, name: string, timeout = 60_000): Promise<void> {
+  await vi.waitFor(
+    async () => {
+      const { metadata, spec, status } = await adminClients().apps.readNamespacedDeployment({
+        namespace,
+        name,
+      });
+      expect(metadata?.annotations?.["deployment.kubernetes.io/revision"]).toBeDefined();
+      expect(status?.observedGeneration).toBe(metadata?.generation);
+      expect(status?.updatedReplicas ?? 0).toBe(spec?.replicas);
+      expect(status?.availableReplicas ?? 0).toBe(spec?.replicas);
+    },
+    { timeout, interval: 200 },
+  );
 }

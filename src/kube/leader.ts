@@ -45,6 +45,13 @@ export interface LeaderElectorOptions {
   monotonicNow?: () => number;
 }
 
+/**
+ * A follower wakes this long after the moment it computed the lease to expire: timers and the
+ * monotonic clock may disagree by a millisecond, and a round that wakes a hair early finds the
+ * lease still valid and would sleep a whole retry period.
+ */
+const EXPIRY_MARGIN_MS = 50;
+
 interface Observed {
   record: string;
   at: number;
@@ -60,6 +67,8 @@ export class LeaderElector {
   #leader = false;
   #lastRenew = 0;
   #observed: Observed | undefined;
+  /** When the lease held by someone else runs out, by our clock; 0 when unknown or free. */
+  #expiresAt = 0;
   #timer: NodeJS.Timeout | undefined;
   #tick: Promise<void> | undefined;
   #stopped = true;
@@ -104,7 +113,7 @@ export class LeaderElector {
     if (this.#stopped || this.#leader) return;
     const seen = this.#note(lease);
     if (seen.holder === this.#settings.identity || this.#tick !== undefined) return;
-    const due = seen.holder === "" ? 0 : seen.expiresAt - this.#now();
+    const due = seen.holder === "" ? 0 : seen.expiresAt - this.#now() + EXPIRY_MARGIN_MS;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#schedule(Math.max(0, due));
@@ -118,7 +127,9 @@ export class LeaderElector {
     const record = JSON.stringify([holder, spec.renewTime, metadata.resourceVersion]);
     if (this.#observed?.record !== record) this.#observed = { record, at: this.#now() };
     const duration = typeof spec.leaseDurationSeconds === "number" ? spec.leaseDurationSeconds : 0;
-    return { holder, expiresAt: this.#observed.at + duration * 1000 };
+    const expiresAt = this.#observed.at + duration * 1000;
+    this.#expiresAt = holder === "" || holder === this.#settings.identity ? 0 : expiresAt;
+    return { holder, expiresAt };
   }
 
   #schedule(delayMs: number): void {
@@ -127,8 +138,14 @@ export class LeaderElector {
       this.#timer = undefined;
       this.#tick = this.#round().finally(() => {
         this.#tick = undefined;
-        const period = this.#leader ? this.#settings.renewPeriodSeconds : this.#settings.retryPeriodSeconds;
-        this.#schedule(period * 1000);
+        if (this.#leader) {
+          this.#schedule(this.#settings.renewPeriodSeconds * 1000);
+          return;
+        }
+        // A follower retries every retry period, or right when the current lease runs out.
+        const retry = this.#settings.retryPeriodSeconds * 1000;
+        const untilExpiry = this.#expiresAt - this.#now() + EXPIRY_MARGIN_MS;
+        this.#schedule(this.#expiresAt === 0 ? retry : Math.max(0, Math.min(retry, untilExpiry)));
       });
     }, delayMs);
   }

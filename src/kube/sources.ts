@@ -43,8 +43,11 @@ export interface ClusterSourcesOptions {
    */
   watchSecrets: boolean;
   logger: Logger;
-  /** Something the reconcile depends on changed (or a cache was (re-)listed). */
-  onChange: (source: SourceName) => void;
+  /**
+   * Something the reconcile depends on changed (or a cache was (re-)listed). Urgent: what to
+   * pre-pull or what prepull owns changed; lazy: only status moved (pods, a DaemonSet's status).
+   */
+  onChange: (source: SourceName, urgency: "urgent" | "lazy") => void;
 }
 
 export class ClusterSources {
@@ -55,6 +58,8 @@ export class ClusterSources {
   readonly #secrets: ResourceWatch | undefined;
   /** uid → fingerprint of the tracked view, for filtering workload events. */
   readonly #fingerprints = new Map<string, string>();
+  /** uid → metadata.generation of the owned DaemonSets, for telling spec from status changes. */
+  readonly #generations = new Map<string, number>();
 
   constructor(options: ClusterSourcesOptions) {
     this.#options = options;
@@ -69,24 +74,32 @@ export class ClusterSources {
           logger,
           path: `/apis/${group}/${version}/${PLURALS[kind]}`,
           onEvent: (type, object) => this.#workloadEvent(kind, type, object),
-          onListed: () => options.onChange("workloads"),
+          onListed: () => options.onChange("workloads", "urgent"),
         });
         return [kind, watch];
       }),
     );
-    const owned = (path: string, source: SourceName) =>
+    const owned = (
+      path: string,
+      source: SourceName,
+      urgency: (type: WatchEventType, o: CachedObject) => "urgent" | "lazy",
+    ) =>
       new ResourceWatch({
         kubeConfig,
         rest,
         logger,
         path,
         labelSelector: ownedSelector,
-        onEvent: () => options.onChange(source),
-        onListed: () => options.onChange(source),
+        onEvent: (type, object) => options.onChange(source, urgency(type, object)),
+        onListed: () => options.onChange(source, "urgent"),
       });
-    this.#daemonSets = owned(`/apis/apps/v1/namespaces/${ns}/daemonsets`, "daemonSets");
-    this.#pods = owned(`/api/v1/namespaces/${ns}/pods`, "pods");
-    this.#secrets = options.watchSecrets ? owned(`/api/v1/namespaces/${ns}/secrets`, "secrets") : undefined;
+    this.#daemonSets = owned(`/apis/apps/v1/namespaces/${ns}/daemonsets`, "daemonSets", (type, object) =>
+      this.#daemonSetUrgency(type, object),
+    );
+    this.#pods = owned(`/api/v1/namespaces/${ns}/pods`, "pods", () => "lazy");
+    this.#secrets = options.watchSecrets
+      ? owned(`/api/v1/namespaces/${ns}/secrets`, "secrets", () => "urgent")
+      : undefined;
   }
 
   start(): void {
@@ -140,6 +153,16 @@ export class ClusterSources {
         : fingerprint(trackedWorkloadOf({ kind, object }, this.#options.excludedNamespaces));
     if (after === "") this.#fingerprints.delete(uid);
     else this.#fingerprints.set(uid, after);
-    if (before !== after) this.#options.onChange("workloads");
+    if (before !== after) this.#options.onChange("workloads", "urgent");
+  }
+
+  /** A DaemonSet created, deleted or with a new spec (generation) is urgent; a status update is not. */
+  #daemonSetUrgency(type: WatchEventType, object: CachedObject): "urgent" | "lazy" {
+    const uid = object.metadata?.uid ?? object.metadata?.name ?? "";
+    const generation = object.metadata?.generation ?? 0;
+    const before = this.#generations.get(uid);
+    if (type === "delete") this.#generations.delete(uid);
+    else this.#generations.set(uid, generation);
+    return type === "update" && before === generation ? "lazy" : "urgent";
   }
 }

@@ -19,6 +19,12 @@ import { workloadPath } from "./sources.ts";
 
 export const STATUS_ANNOTATION = "prepull.dev/status";
 export const PULL_FAILED_REASON = "PrepullImagePullFailed";
+/**
+ * Status patches in flight at once: with hundreds of workloads a serial loop would hold up the
+ * next reconcile (and its DaemonSet writes) for seconds; the API server's own fairness limits do
+ * the rest.
+ */
+const WRITE_CONCURRENCY = 8;
 /** Kubernetes caps an Event message at 1 KiB in events.k8s.io; keep core/v1 Events within it too. */
 const EVENT_MESSAGE_MAX = 1024;
 
@@ -58,21 +64,20 @@ export class StatusWriter {
   ): Promise<void> {
     const failures: unknown[] = [];
     let soonest = Number.POSITIVE_INFINITY;
-    const seen = new Set<string>();
-    for (const status of statuses) {
-      seen.add(status.id);
+    const seen = new Set<string>(statuses.map((status) => status.id));
+    await forEachConcurrently(statuses, WRITE_CONCURRENCY, async (status) => {
       const object = live.get(status.id);
-      if (object === undefined || !canWrite()) continue;
+      if (object === undefined || !canWrite()) return;
       try {
         const wait = await this.#annotate(status, object);
         soonest = Math.min(soonest, wait);
         await this.#reportFailures(status, object);
       } catch (error) {
-        if (error instanceof KubeApiError && error.status === 404) continue;
+        if (error instanceof KubeApiError && error.status === 404) return;
         failures.push(error);
         this.#options.logger.error({ err: error, workload: status.id }, "status write failed");
       }
-    }
+    });
     for (const id of this.#reported.keys()) if (!seen.has(id)) this.#reported.delete(id);
     for (const id of this.#lastWrite.keys()) if (!seen.has(id)) this.#lastWrite.delete(id);
     if (Number.isFinite(soonest) && soonest > 0) this.#options.requestLater(soonest);
@@ -168,4 +173,19 @@ function annotationOf(object: JsonObject): string | undefined {
 
 function apiVersionOf(kind: WorkloadKey["kind"]): string {
   return kind === "Deployment" || kind === "StatefulSet" ? "apps/v1" : "batch/v1";
+}
+
+async function forEachConcurrently<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length; i = next++) {
+      const item = items[i];
+      if (item !== undefined) await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -55,7 +55,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
 
   // Declared before use in callbacks; assigned right below.
   let queue: CoalescingQueue | undefined;
-  const trigger = () => queue?.trigger();
+  const trigger = (urgency: "urgent" | "lazy" = "urgent") => queue?.trigger(urgency);
 
   const elector = new LeaderElector({
     rest,
@@ -105,7 +105,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
     laterTimer = setTimeout(() => {
       laterTimer = undefined;
       laterAt = Number.POSITIVE_INFINITY;
-      trigger();
+      trigger("lazy");
     }, ms);
   };
 
@@ -129,7 +129,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
       .join(","),
     watchSecrets: settings.prepull.mirrorPullSecrets,
     logger,
-    onChange: trigger,
+    onChange: (_source, urgency) => trigger(urgency),
   });
 
   const reconciler = new Reconciler({
@@ -154,7 +154,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
   sources.start();
   elector.start();
   leaseWatch.start();
-  const resync = setInterval(trigger, settings.resyncSeconds * 1000);
+  const resync = setInterval(() => trigger(), settings.resyncSeconds * 1000);
   logger.info(
     { namespace, identity: settings.leaderElection.identity, lease: settings.leaderElection.leaseName },
     "reconciler started",

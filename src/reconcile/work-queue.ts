@@ -4,6 +4,12 @@
 // postpone it forever. A hundred admissions within a second give a handful of reconciles, each of
 // which sees everything that happened before it started. Two reconciles never overlap: marks that
 // arrive during a run schedule the next one when it ends. A failed run is retried with backoff.
+//
+// Two kinds of marks. A change of what to pre-pull (admission, a workload, a hand edit of a
+// DaemonSet) is urgent: it follows the debounce rule above. A change that only moves status (a
+// DaemonSet pod becoming ready, a DaemonSet's status) is lazy: it is handled within maxDelay but
+// never extends an urgent mark's debounce. During a rollout on many nodes pod events arrive
+// constantly; were they urgent, every workload change would wait the full maxDelay behind them.
 import { backoffDelay } from "../kube/retry.ts";
 import type { ReconcileQueue, ReconcileRequest } from "./queue.ts";
 
@@ -39,9 +45,11 @@ export class CoalescingQueue implements ReconcileQueue {
   readonly #options: CoalescingQueueOptions;
   readonly #clock: Clock;
   #pendingRequests = 0;
-  /** When the oldest unhandled mark arrived; undefined when nothing is unhandled. */
-  #dirtySince: number | undefined;
-  #lastMark = 0;
+  /** When the oldest unhandled urgent mark arrived; undefined when there is none. */
+  #urgentSince: number | undefined;
+  #lastUrgent = 0;
+  /** When the oldest unhandled lazy mark arrived; undefined when there is none. */
+  #lazySince: number | undefined;
   /** After a failure, no run before this time. */
   #notBefore = 0;
   #failures = 0;
@@ -62,11 +70,15 @@ export class CoalescingQueue implements ReconcileQueue {
   }
 
   /** A change seen by a watch, a resync tick, a won election: reconcile soon. */
-  trigger(): void {
+  trigger(urgency: "urgent" | "lazy" = "urgent"): void {
     if (this.#stopped) return;
     const now = this.#clock.now();
-    this.#lastMark = now;
-    if (this.#dirtySince === undefined) this.#dirtySince = now;
+    if (urgency === "urgent") {
+      this.#lastUrgent = now;
+      if (this.#urgentSince === undefined) this.#urgentSince = now;
+    } else if (this.#lazySince === undefined) {
+      this.#lazySince = now;
+    }
     if (this.#running === undefined) this.#schedule();
   }
 
@@ -80,7 +92,7 @@ export class CoalescingQueue implements ReconcileQueue {
   }
 
   busy(): boolean {
-    return this.#running !== undefined || this.#dirtySince !== undefined;
+    return this.#running !== undefined || this.#urgentSince !== undefined || this.#lazySince !== undefined;
   }
 
   /** Stops scheduling and waits for a run in progress to finish. */
@@ -92,12 +104,15 @@ export class CoalescingQueue implements ReconcileQueue {
   }
 
   #schedule(): void {
-    const since = this.#dirtySince;
-    if (since === undefined || this.#stopped) return;
-    const due = Math.max(
-      this.#notBefore,
-      Math.min(this.#lastMark + this.#options.debounceMs, since + this.#options.maxDelayMs),
-    );
+    if (this.#stopped) return;
+    const { debounceMs, maxDelayMs } = this.#options;
+    let due = Number.POSITIVE_INFINITY;
+    if (this.#urgentSince !== undefined) {
+      due = Math.min(this.#lastUrgent + debounceMs, this.#urgentSince + maxDelayMs);
+    }
+    if (this.#lazySince !== undefined) due = Math.min(due, this.#lazySince + maxDelayMs);
+    if (!Number.isFinite(due)) return;
+    due = Math.max(this.#notBefore, due);
     this.#cancelTimer?.();
     this.#cancelTimer = this.#clock.schedule(() => this.#fire(), Math.max(0, due - this.#clock.now()));
   }
@@ -105,7 +120,8 @@ export class CoalescingQueue implements ReconcileQueue {
   #fire(): void {
     this.#cancelTimer = undefined;
     if (this.#stopped || this.#running !== undefined) return;
-    this.#dirtySince = undefined;
+    this.#urgentSince = undefined;
+    this.#lazySince = undefined;
     this.#pendingRequests = 0;
     this.#runs++;
     this.#running = this.#runOnce().finally(() => {
@@ -131,8 +147,8 @@ export class CoalescingQueue implements ReconcileQueue {
       );
       const now = this.#clock.now();
       this.#notBefore = now + delay;
-      this.#lastMark = now;
-      if (this.#dirtySince === undefined) this.#dirtySince = now;
+      this.#lastUrgent = now;
+      if (this.#urgentSince === undefined) this.#urgentSince = now;
     }
   }
 }

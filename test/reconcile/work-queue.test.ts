@@ -114,6 +114,25 @@ describe("CoalescingQueue", () => {
     expect(starts).toEqual([200, 700]);
   });
 
+  it("lazy marks are handled within maxDelay and do not postpone an urgent one", async () => {
+    const { clock, queue, starts } = setup();
+    queue.trigger("lazy");
+    await clock.advance(500);
+    queue.trigger("urgent");
+    for (let i = 0; i < 20; i++) {
+      queue.trigger("lazy");
+      await clock.advance(10);
+    }
+    // The urgent mark at 500 runs at 700, however many lazy marks follow it.
+    expect(starts).toEqual([700]);
+    for (let i = 0; i < 150; i++) {
+      queue.trigger("lazy");
+      await clock.advance(10);
+    }
+    // A stream of lazy marks alone: one run per maxDelay.
+    expect(starts).toEqual([700, 1700]);
+  });
+
   it("does nothing without marks", async () => {
     const { clock, starts } = setup();
     await clock.advance(5000);

@@ -6,6 +6,10 @@
 // idempotent: the admission patch depends on the pod template's images, which this patch does not
 // touch, and the watch filter ignores annotation-only changes, so no reconcile loop follows.
 //
+// Publishing is decoupled from the reconcile run: publish() hands over the latest report and
+// returns; one writer loop drains it, always writing the newest report only. So hundreds of status
+// patches never hold up the next reconcile's DaemonSet writes.
+//
 // Rate limit: during a rollout on many nodes the ready count changes every second; each workload's
 // annotation is written at most once per minInterval, and a suppressed change is written later
 // through requestLater (which schedules another reconcile).
@@ -41,6 +45,17 @@ export interface StatusWriterOptions {
   now?: () => number;
 }
 
+export interface StatusSnapshot {
+  statuses: readonly WorkloadStatus[];
+  /** Workload id → the watched object. */
+  live: ReadonlyMap<string, JsonObject>;
+  /** Workloads no longer tracked, whose stale annotation is removed. */
+  untracked: readonly { key: WorkloadKey; object: JsonObject }[];
+}
+
+/** After a failed publication, the next attempt waits this long (unless a reconcile comes first). */
+const RETRY_MS = 5_000;
+
 export class StatusWriter {
   readonly #options: StatusWriterOptions;
   readonly #now: () => number;
@@ -48,9 +63,41 @@ export class StatusWriter {
   /** workload id → "image\0reason" of the failures already reported by an Event. */
   readonly #reported = new Map<string, Set<string>>();
 
+  #pending: { snapshot: StatusSnapshot; canWrite: () => boolean } | undefined;
+  #draining: Promise<void> | undefined;
+
   constructor(options: StatusWriterOptions) {
     this.#options = options;
     this.#now = options.now ?? (() => performance.now());
+  }
+
+  /** Hands over the latest status; written in the background, superseding any not yet written. */
+  publish(snapshot: StatusSnapshot, canWrite: () => boolean): void {
+    this.#pending = { snapshot, canWrite };
+    this.#draining ??= this.#drain().finally(() => {
+      this.#draining = undefined;
+    });
+  }
+
+  /** Drops what is not yet written and waits for the write in progress. */
+  async stop(): Promise<void> {
+    this.#pending = undefined;
+    await this.#draining;
+  }
+
+  async #drain(): Promise<void> {
+    for (let next = this.#pending; next !== undefined; next = this.#pending) {
+      this.#pending = undefined;
+      const { snapshot, canWrite } = next;
+      try {
+        await this.write(snapshot.statuses, snapshot.live, canWrite);
+        await this.clear(snapshot.untracked, canWrite);
+      } catch (error) {
+        // Each failed write was logged where it failed; retry the whole snapshot later.
+        this.#options.logger.warn({ err: error, retryInMs: RETRY_MS }, "status publication incomplete");
+        this.#options.requestLater(RETRY_MS);
+      }
+    }
   }
 
   /**

@@ -74,7 +74,12 @@ export class Reconciler {
   }
 
   async #reconcile(sources: ReconcileSources, isLeader: () => boolean): Promise<void> {
-    const { settings, applier, statusWriter, metrics } = this.#deps;
+    const { settings, applier, statusWriter, metrics, logger } = this.#deps;
+    const started = performance.now();
+    const phases: Record<string, number> = {};
+    const lap = (phase: string) => {
+      phases[phase] = Math.round(performance.now() - started);
+    };
     const observed = sources.workloads();
     const live = new Map<string, JsonObject>();
     const tracked: TrackedWorkload[] = [];
@@ -105,6 +110,7 @@ export class Reconciler {
       }
     };
 
+    lap("desired");
     if (isLeader()) {
       // Secrets first so that a DaemonSet never references a mirror that does not exist yet;
       // stale mirrors go last, after no DaemonSet references them any more.
@@ -114,6 +120,7 @@ export class Reconciler {
       await attempt(() => applier.prune("Secret", secrets, sources.secrets(), isLeader));
     }
 
+    lap("writes");
     const report = computeStatus(
       desired.imagesByWorkload,
       sources
@@ -127,10 +134,13 @@ export class Reconciler {
     );
     metrics.setImageTotals(report.images);
 
-    if (isLeader()) {
-      await attempt(() => statusWriter.write(report.workloads, live, isLeader));
-      await attempt(() => statusWriter.clear(untracked, isLeader));
-    }
+    // In the background: status patches must not hold up the next run's DaemonSet writes.
+    if (isLeader()) statusWriter.publish({ statuses: report.workloads, live, untracked }, isLeader);
+    lap("status");
+    logger.debug(
+      { ms: phases, tracked: tracked.length, daemonSets: desired.daemonSets.length },
+      "reconciled",
+    );
     if (failures.length > 0) throw new AggregateError(failures, "reconcile failed");
   }
 

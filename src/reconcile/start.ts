@@ -169,6 +169,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
       clearInterval(resync);
       if (laterTimer !== undefined) clearTimeout(laterTimer);
       await coalescing.stop();
+      await statusWriter.stop();
       await elector.stop();
       await Promise.all([sources.stop(), leaseWatch.stop()]);
       logger.info("reconciler stopped");

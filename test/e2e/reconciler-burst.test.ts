@@ -10,6 +10,7 @@ import {
   spawnReplica,
   waitFor,
 } from "../../bench/reconcile-harness.ts";
+import { isApiStatus } from "../../scripts/cluster/kube-client.ts";
 import { adminClients, kubeconfigPath } from "./support/cluster.ts";
 import { sumOf } from "./support/metrics.ts";
 import { createNamespace, deleteNamespace, withNamespace } from "./support/namespace.ts";
@@ -54,9 +55,34 @@ beforeAll(async () => {
   });
 });
 
+const burstNamespaces: string[] = [];
+
 afterAll(async () => {
   await Promise.all(replicas.map((r) => r.stop()));
   if (releaseNamespace) await deleteNamespace(releaseNamespace);
+  // Every reconciler in the plane tracks every annotated workload: wait until these 200 are gone,
+  // so the test files after this one do not carry them in their DaemonSets.
+  await waitFor(
+    "the burst namespaces to be deleted",
+    async () => {
+      const left = await Promise.all(
+        burstNamespaces.map((name) =>
+          adminClients()
+            .core.readNamespace({ name })
+            .then(
+              () => name,
+              (error: unknown) => {
+                if (isApiStatus(error, 404)) return undefined;
+                throw error;
+              },
+            ),
+        ),
+      );
+      return left.every((name) => name === undefined) ? true : undefined;
+    },
+    120_000,
+    500,
+  );
 });
 
 const imageOf = (namespace: string, i: number) => `registry.example.com/e2e/${namespace}/app-${i}:1`;
@@ -96,6 +122,7 @@ async function expectExactly(namespace: string): Promise<void> {
 
 test(`a burst of ${BURST} annotated Deployments: exact image set, a handful of writes, all by the leader`, async () => {
   const namespace = await withNamespace("burst");
+  burstNamespaces.push(namespace);
   const leader = await leaderOf(replicas);
   const follower = replicas.find((r) => r !== leader);
   if (leader === undefined || follower === undefined) throw new Error("expected one leader and one follower");
@@ -121,6 +148,7 @@ test(`a burst of ${BURST} annotated Deployments: exact image set, a handful of w
 
 test("the leader SIGKILLed mid-burst: the other replica takes over when the lease expires; final state exact", async () => {
   const namespace = await withNamespace("failover");
+  burstNamespaces.push(namespace);
   const leader = await leaderOf(replicas);
   const survivor = replicas.find((r) => r !== leader);
   if (leader === undefined || survivor === undefined) throw new Error("expected one leader and one follower");

@@ -24,6 +24,16 @@ export function isReady(node: V1Node): boolean {
   return node.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 }
 
+/**
+ * Ready, and the node lifecycle controller has caught up: it lifts the `node.kubernetes.io/not-ready`
+ * taint a few seconds after Ready (longer with 1000 new nodes), and until then nothing schedules there.
+ */
+export function isUsable(node: V1Node): boolean {
+  return (
+    isReady(node) && !(node.spec?.taints ?? []).some((taint) => taint.key.startsWith("node.kubernetes.io/"))
+  );
+}
+
 /** Makes the pools exactly these sizes: creates missing nodes, deletes ours beyond the sizes. */
 export async function reconcileNodePools(
   core: CoreV1Api,
@@ -74,17 +84,22 @@ export async function waitForReadyNodes(
   await waitUntil(
     async () => {
       const ready = (await listNodes(core, POOL_LABEL)).filter(
-        (node) => wanted.has(node.metadata?.name ?? "") && isReady(node),
+        (node) => wanted.has(node.metadata?.name ?? "") && isUsable(node),
       ).length;
       if (
         ready !== lastReported &&
         (wanted.size < 50 || ready === wanted.size || ready - lastReported >= 100)
       ) {
-        log(`nodes Ready: ${ready}/${wanted.size}`);
+        log(`nodes Ready and untainted: ${ready}/${wanted.size}`);
         lastReported = ready;
       }
       return ready === wanted.size ? true : undefined;
     },
-    { what: `${wanted.size} Ready nodes (is kwok running? see logs/kwok.log)`, timeoutMs, intervalMs: 500 },
+    {
+      what: `${wanted.size} Ready nodes (is kwok running? see logs/kwok.log)`,
+      timeoutMs,
+      // Listing 1000 nodes is megabytes of JSON: do not make the busy apiserver do it twice a second.
+      intervalMs: wanted.size > 100 ? 3_000 : 500,
+    },
   );
 }

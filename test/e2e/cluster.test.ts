@@ -11,7 +11,7 @@ import {
 } from "@kubernetes/client-node";
 import { describe, expect, test, vi } from "vitest";
 import { GPU_TAINT, GPUS_PER_NODE, POOL_LABEL } from "../../scripts/cluster/node-pools.ts";
-import { isReady, listNodes } from "../../scripts/cluster/nodes.ts";
+import { isUsable, listNodes } from "../../scripts/cluster/nodes.ts";
 import { adminClients } from "./support/cluster.ts";
 import { withNamespace } from "./support/namespace.ts";
 import { daemonSet, deployment, GPU_TOLERATION } from "./support/workloads.ts";
@@ -77,7 +77,7 @@ describe("the local control plane", () => {
     expect(byPool.default?.length).toBeGreaterThan(0);
     expect(byPool.gpu?.length).toBeGreaterThan(0);
     expect(byPool.arm64?.length).toBeGreaterThan(0);
-    expect(nodes.filter((node) => !isReady(node)).map((node) => node.metadata?.name)).toEqual([]);
+    expect(nodes.filter((node) => !isUsable(node)).map((node) => node.metadata?.name)).toEqual([]);
 
     for (const node of nodes) {
       const labels = node.metadata?.labels ?? {};

@@ -196,6 +196,7 @@ describe("Deployment", () => {
       PREPULL_RESYNC_SECONDS: "300",
       PREPULL_PRIORITY_CLASS_NAME: "prepull-daemonset",
       PREPULL_SLEEPER_IMAGE: "ghcr.io/prepull/prepull:0.1.0",
+      PREPULL_SLEEPER_PULL_SECRETS: "",
     });
     const podNamespace = container(manifests).env?.find((e) => e.name === "POD_NAMESPACE");
     expect(podNamespace?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.namespace");

@@ -101,6 +101,7 @@ describe("ci/full-values.yaml: every option on, most values changed", () => {
     expect(container(manifests).image).toBe(image);
     expect(env(manifests).get("PREPULL_SLEEPER_IMAGE")).toBe(image);
     expect(podSpec(manifests).imagePullSecrets).toEqual([{ name: "registry-credentials" }]);
+    expect(env(manifests).get("PREPULL_SLEEPER_PULL_SECRETS")).toBe("registry-credentials");
   });
 
   it("takes the user's scheduling settings instead of the defaults and drops the preStop sleep", () => {

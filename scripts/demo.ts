@@ -115,15 +115,15 @@ async function liveTable(options: LiveTableOptions): Promise<{ withoutDaemonSets
       status,
       missingImagesNote:
         snapshot.daemonSets === 0
-          ? `(none yet; prepull's reconciler creates them — if it is not running, this stays empty and the demo ` +
-            `settles ${NO_DAEMONSETS_GRACE_SECONDS}s after the workloads)`
+          ? `(none yet: prepull's reconciler creates them; without it, the demo settles ` +
+            `${NO_DAEMONSETS_GRACE_SECONDS}s after the workloads)`
           : "(no images)",
     });
     const text = lines.join("\n");
     if (interactive) {
       // Move to the first line of the previous drawing and clear below it: a table that refreshes in place.
       process.stdout.write(`${drawnLines > 0 ? `\x1b[${drawnLines}F\x1b[J` : ""}${text}\n`);
-      drawnLines = lines.length;
+      drawnLines = terminalRows(lines, process.stdout.columns ?? 80);
     } else if (assessment.settled || timedOut || text.split("\n").slice(1).join("\n") !== lastDrawn) {
       // Not a terminal: print a new table only when its content (not just the clock) changed.
       process.stdout.write(`${text}\n\n`);
@@ -136,6 +136,11 @@ async function liveTable(options: LiveTableOptions): Promise<{ withoutDaemonSets
       );
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
+}
+
+/** Rows the lines take on screen: a line longer than the terminal wraps onto several. */
+function terminalRows(lines: readonly string[], columns: number): number {
+  return lines.reduce((rows, line) => rows + Math.max(1, Math.ceil(line.length / Math.max(columns, 1))), 0);
 }
 
 main().catch((error: unknown) => {

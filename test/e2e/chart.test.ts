@@ -18,7 +18,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CustomObjectsApi, type V1Pod } from "@kubernetes/client-node";
+import { CustomObjectsApi, PolicyV1Api, type V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { freeLoopbackPort } from "../../scripts/cluster/ports.ts";
 import { certManagerLiteBinary, thirdPartyCrdFiles } from "../support/cert-manager.ts";
@@ -279,6 +279,30 @@ describe("helm install into the real plane, with cert-manager", () => {
         const config = await adminClients().admission.readMutatingWebhookConfiguration({ name: fullname });
         const caBundle = config.webhooks?.[0]?.clientConfig.caBundle ?? "";
         expect(Buffer.from(caBundle, "base64").toString("utf8"), logs()).toBe(ca);
+      },
+      { timeout: 60_000, interval: 500 },
+    );
+  });
+
+  it("the scheduler spreads the two replicas over nodes and the PodDisruptionBudget covers them", async () => {
+    const { core, kubeConfig } = adminClients();
+    const policy = kubeConfig.makeApiClient(PolicyV1Api);
+    const selector = `app.kubernetes.io/instance=${release},app.kubernetes.io/component=webhook`;
+    // kwok plays the kubelet: scheduled pods run without containers, so this judges the pod spec
+    // (node selector, affinity, spread, Secret volume) as the scheduler and controllers see it.
+    await vi.waitFor(
+      async () => {
+        const pods = await core.listNamespacedPod({ namespace, labelSelector: selector });
+        const nodes = pods.items.map((p) => p.spec?.nodeName).filter((n) => n !== undefined);
+        expect(nodes).toHaveLength(2);
+        expect(new Set(nodes).size).toBe(2);
+      },
+      { timeout: 60_000, interval: 500 },
+    );
+    await vi.waitFor(
+      async () => {
+        const pdb = await policy.readNamespacedPodDisruptionBudget({ name: fullname, namespace });
+        expect(pdb.status?.expectedPods).toBe(2);
       },
       { timeout: 60_000, interval: 500 },
     );

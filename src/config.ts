@@ -2,6 +2,7 @@
 // Each setting is one entry in SETTINGS: its name, default, description and a parser that either
 // returns the typed value or throws a ConfigError whose message is one line naming the setting.
 import { statSync } from "node:fs";
+import { parseImageReference } from "./core/images.ts";
 
 /** A configuration problem, reported as one line that starts with the setting's name. */
 export class ConfigError extends Error {
@@ -83,9 +84,12 @@ function host(raw: string | undefined, name: string): string {
   return text;
 }
 
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
 function dnsLabel(raw: string | undefined, name: string): string {
   const text = required(raw, name);
-  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(text)) {
+  if (!DNS_LABEL.test(text)) {
     throw new ConfigError(
       name,
       `must be a Kubernetes namespace name (RFC 1123 label), got ${JSON.stringify(text)}`,
@@ -93,6 +97,119 @@ function dnsLabel(raw: string | undefined, name: string): string {
   }
   return text;
 }
+
+/** A Secret or PriorityClass name: an RFC 1123 subdomain of at most 253 characters. */
+function isSubdomain(text: string): boolean {
+  return text.length <= 253 && DNS_SUBDOMAIN.test(text);
+}
+
+/** Comma-separated names, blanks around commas ignored; unset is an empty list. */
+function nameList(isValid: (name: string) => boolean, what: string) {
+  return (raw: string | undefined, name: string): string[] => {
+    const names = (raw ?? "")
+      .split(",")
+      .map((item) => item.trim())
+      .filter((item) => item !== "");
+    const bad = names.find((item) => !isValid(item));
+    if (bad !== undefined) {
+      throw new ConfigError(name, `must be a comma-separated list of ${what}, got ${JSON.stringify(bad)}`);
+    }
+    return [...new Set(names)];
+  };
+}
+
+function optionalSubdomain(what: string) {
+  return (raw: string | undefined, name: string): string | undefined => {
+    const text = nonEmpty(raw);
+    if (text !== undefined && !isSubdomain(text)) {
+      throw new ConfigError(name, `must be a ${what} (RFC 1123 subdomain), got ${JSON.stringify(text)}`);
+    }
+    return text;
+  };
+}
+
+function integer(min: number, max: number) {
+  return (raw: string | undefined, name: string): number => {
+    const text = required(raw, name);
+    const value = Number(text);
+    if (!/^\d+$/.test(text) || value < min || value > max) {
+      throw new ConfigError(name, `must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
+    }
+    return value;
+  };
+}
+
+function boolean(raw: string | undefined, name: string): boolean {
+  const text = required(raw, name).toLowerCase();
+  if (text !== "true" && text !== "false") {
+    throw new ConfigError(name, `must be true or false, got ${JSON.stringify(raw)}`);
+  }
+  return text === "true";
+}
+
+function onOff(raw: string | undefined, name: string): boolean {
+  const text = required(raw, name).toLowerCase();
+  if (text !== "on" && text !== "off") {
+    throw new ConfigError(name, `must be on or off, got ${JSON.stringify(raw)}`);
+  }
+  return text === "on";
+}
+
+/**
+ * A DaemonSet's rollingUpdate.maxUnavailable: a count of at least 1 or a percentage from 1% to
+ * 100%. 0 is refused: the API accepts it only together with a maxSurge, which prepull does not set.
+ */
+function maxUnavailable(raw: string | undefined, name: string): string {
+  const text = required(raw, name);
+  if (!/^[1-9]\d{0,8}$/.test(text) && !/^([1-9]\d?|100)%$/.test(text)) {
+    throw new ConfigError(
+      name,
+      `must be a count of at least 1 or a percentage from 1% to 100%, got ${JSON.stringify(text)}`,
+    );
+  }
+  return text;
+}
+
+/** A positive Kubernetes resource quantity: decimal with an SI or binary suffix, no exponent. */
+function quantity(kind: "cpu" | "memory") {
+  const suffixes = kind === "cpu" ? "m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei" : "k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei";
+  const pattern = new RegExp(`^(\\d+(\\.\\d+)?|\\.\\d+)(${suffixes})?$`);
+  const example = kind === "cpu" ? '"1m" or "0.01"' : '"8Mi" or "16M"';
+  return (raw: string | undefined, name: string): string => {
+    const text = required(raw, name);
+    const match = pattern.exec(text);
+    if (match === null || Number(match[1]) <= 0) {
+      throw new ConfigError(
+        name,
+        `must be a ${kind} quantity above 0 such as ${example}, got ${JSON.stringify(text)}`,
+      );
+    }
+    return text;
+  };
+}
+
+function imageReference(raw: string | undefined, name: string): string {
+  const text = required(raw, name);
+  const parsed = parseImageReference(text);
+  if (!parsed.ok) {
+    throw new ConfigError(name, `must be an image reference (${parsed.error}), got ${JSON.stringify(text)}`);
+  }
+  return text;
+}
+
+function absolutePath(raw: string | undefined, name: string): string {
+  const text = required(raw, name);
+  if (!text.startsWith("/") || /\s/.test(text)) {
+    throw new ConfigError(name, `must be an absolute path without spaces, got ${JSON.stringify(text)}`);
+  }
+  return text;
+}
+
+/**
+ * prepull's published image, which carries the no-op binary. It equals the chart's default image
+ * (image.repository and appVersion); a test keeps the two in step.
+ */
+export const DEFAULT_SLEEPER_IMAGE = "ghcr.io/prepull/prepull:0.1.0";
 
 function setting<T>(definition: Setting<T>): Setting<T> {
   return definition;
@@ -155,6 +272,105 @@ export const SETTINGS = {
     description: "Namespace prepull is released in (where it keeps its DaemonSets)",
     parse: dnsLabel,
   }),
+  podName: setting({
+    name: "POD_NAME",
+    default: undefined,
+    description:
+      "This pod's name (the chart sets it); the leader-election identity is <POD_NAME or hostname>_<pid>",
+    parse: nonEmpty,
+  }),
+  reconciler: setting({
+    name: "PREPULL_RECONCILER",
+    default: "on",
+    description:
+      "on: with a Kubernetes API, reconcile opted-in workloads into pre-pull DaemonSets (one leader writes). " +
+      "off: admission only, nothing is written to the cluster (to try the webhook on its own)",
+    parse: onOff,
+  }),
+  excludedNamespaces: setting({
+    name: "PREPULL_EXCLUDED_NAMESPACES",
+    default: undefined,
+    description:
+      "Comma-separated namespaces whose workloads are never pre-pulled, besides kube-system and POD_NAMESPACE",
+    parse: nameList((name) => DNS_LABEL.test(name), "namespace names"),
+  }),
+  resyncSeconds: setting({
+    name: "PREPULL_RESYNC_SECONDS",
+    default: "300",
+    description: "Seconds between full reconciles of every annotated workload, whatever the watches report",
+    parse: positiveSeconds(86400),
+  }),
+  maxImagesPerDaemonSet: setting({
+    name: "PREPULL_MAX_IMAGES_PER_DAEMONSET",
+    default: "0",
+    description: "At most this many images per pre-pull DaemonSet (0: no limit)",
+    parse: integer(0, 1000),
+  }),
+  maxUnavailable: setting({
+    name: "PREPULL_MAX_UNAVAILABLE",
+    default: "100%",
+    description:
+      'rollingUpdate.maxUnavailable of the pre-pull DaemonSets: a count of at least 1 or "1%" to "100%"',
+    parse: maxUnavailable,
+  }),
+  mirrorPullSecrets: setting({
+    name: "PREPULL_MIRROR_PULL_SECRETS",
+    default: "false",
+    description:
+      "true: copy workloads' imagePullSecrets into POD_NAMESPACE for the DaemonSets (needs read access to Secrets)",
+    parse: boolean,
+  }),
+  priorityClassName: setting({
+    name: "PREPULL_PRIORITY_CLASS_NAME",
+    default: undefined,
+    description: "PriorityClass of the pre-pull DaemonSets' pods; unset or empty: none",
+    parse: optionalSubdomain("PriorityClass name"),
+  }),
+  sleeperImage: setting({
+    name: "PREPULL_SLEEPER_IMAGE",
+    default: DEFAULT_SLEEPER_IMAGE,
+    description:
+      "Image holding the no-op binary the pre-pull DaemonSets copy into their pods (prepull's own image)",
+    parse: imageReference,
+  }),
+  sleeperPath: setting({
+    name: "PREPULL_SLEEPER_PATH",
+    default: "/usr/local/bin/prepull-sleep",
+    description: "Path of the no-op binary inside PREPULL_SLEEPER_IMAGE",
+    parse: absolutePath,
+  }),
+  sleeperPullSecrets: setting({
+    name: "PREPULL_SLEEPER_PULL_SECRETS",
+    default: undefined,
+    description: "Comma-separated Secrets in POD_NAMESPACE for pulling PREPULL_SLEEPER_IMAGE",
+    parse: nameList(isSubdomain, "Secret names"),
+  }),
+  containerCpu: setting({
+    name: "PREPULL_CONTAINER_CPU",
+    default: "1m",
+    description: "CPU request and limit of every container of the pre-pull DaemonSets (they only sleep)",
+    parse: quantity("cpu"),
+  }),
+  containerMemory: setting({
+    name: "PREPULL_CONTAINER_MEMORY",
+    default: "8Mi",
+    description: "Memory request and limit of every container of the pre-pull DaemonSets",
+    parse: quantity("memory"),
+  }),
+  leaseDurationSeconds: setting({
+    name: "PREPULL_LEASE_DURATION_SECONDS",
+    default: "15",
+    description:
+      "Leader election: a replica takes over this long after the leader's last renewal (its Lease's duration)",
+    parse: integer(1, 3600),
+  }),
+  leaseRenewSeconds: setting({
+    name: "PREPULL_LEASE_RENEW_SECONDS",
+    default: "5",
+    description:
+      "Leader election: how often the leader renews its Lease; below PREPULL_LEASE_DURATION_SECONDS",
+    parse: integer(1, 3600),
+  }),
 };
 
 type Settings = typeof SETTINGS;
@@ -204,7 +420,19 @@ export function loadConfig(source: ConfigSource = { env: process.env, argv: proc
     const raw = nonEmpty(flags.get(s.name)) ?? nonEmpty(source.env[s.name]) ?? s.default;
     return [key, s.parse(raw, s.name)];
   });
-  return Object.freeze(Object.fromEntries(entries)) as Config;
+  const config = Object.fromEntries(entries) as Config;
+  checkTogether(config);
+  return Object.freeze(config);
+}
+
+/** Rules between settings; each failure still names one setting. */
+function checkTogether(config: Config): void {
+  if (config.leaseRenewSeconds >= config.leaseDurationSeconds) {
+    throw new ConfigError(
+      SETTINGS.leaseRenewSeconds.name,
+      `must be below ${SETTINGS.leaseDurationSeconds.name} (${config.leaseDurationSeconds}), got ${config.leaseRenewSeconds}`,
+    );
+  }
 }
 
 export interface SettingRow {

@@ -1,5 +1,7 @@
-// Composition root: configuration → logger → Kubernetes client → reconcile queue → HTTPS app →
-// listen; SIGTERM/SIGINT drain and exit. Everything below is built here and passed in.
+// Composition root: configuration → logger → Kubernetes client → reconciler (its queue) → HTTPS
+// app → listen; SIGTERM/SIGINT drain the server, stop the reconciler (releasing its lease) and
+// exit. Everything below is built here and passed in.
+import { hostname } from "node:os";
 import { Registry } from "prom-client";
 import { type Config, ConfigError, helpText, loadConfig, wantsHelp } from "./config.ts";
 import { buildApp } from "./http/app.ts";
@@ -8,7 +10,9 @@ import { readTlsMaterial, TlsMaterialError } from "./http/tls.ts";
 import { loadKubeConfig } from "./kube/client.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { registerProcessMetrics } from "./metrics.ts";
-import { type ReconcileQueue, RecordingQueue } from "./reconcile/queue.ts";
+import { RecordingQueue } from "./reconcile/queue.ts";
+import { reconcilerSettingsFrom } from "./reconcile/settings.ts";
+import { type RunningReconciler, startReconciler } from "./reconcile/start.ts";
 
 /** Startup problems an operator fixes in the configuration: one line on stderr, exit 1. */
 function failStartup(error: unknown): never {
@@ -28,7 +32,37 @@ function listenProblem(error: unknown, config: Config): unknown {
   return error;
 }
 
-function drainOnSignals(server: RunningServer, config: Config, log: Logger): void {
+/**
+ * The reconciler, when there is a Kubernetes API and PREPULL_RECONCILER=on. Otherwise admission
+ * runs alone: its hand-offs go to a RecordingQueue and nothing is written to the cluster.
+ */
+async function startReconcilerIfWanted(
+  config: Config,
+  registry: Registry,
+  log: Logger,
+): Promise<RunningReconciler | undefined> {
+  if (!config.reconciler) {
+    log.info("PREPULL_RECONCILER=off: serving admissions only; nothing is written to the cluster");
+    return undefined;
+  }
+  const kubeConfig = loadKubeConfig(config, log);
+  if (kubeConfig === undefined) return undefined;
+  const settings = reconcilerSettingsFrom(config, { hostname: hostname(), pid: process.pid });
+  return startReconciler({ kubeConfig, settings, registry, logger: log });
+}
+
+/** Drain the server first (in-flight admissions still hand off), then stop the reconciler. */
+async function shutDown(server: RunningServer, reconciler: RunningReconciler | undefined): Promise<void> {
+  await server.close();
+  await reconciler?.stop();
+}
+
+function stopOnSignals(
+  server: RunningServer,
+  reconciler: RunningReconciler | undefined,
+  config: Config,
+  log: Logger,
+): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -40,16 +74,19 @@ function drainOnSignals(server: RunningServer, config: Config, log: Logger): voi
       { signal, timeoutSeconds: config.shutdownTimeoutSeconds },
       "shutting down: draining in-flight requests",
     );
-    // Unref'd: it only fires if something still holds the process open past the deadline.
+    // Unref'd: it only fires if the shutdown below has not exited the process by then.
     setTimeout(() => {
       log.error("shutdown deadline passed: closing remaining connections");
       server.destroyConnections();
       process.exit(1);
     }, config.shutdownTimeoutSeconds * 1000).unref();
-    server.close().then(
-      () => log.info("stopped"),
+    shutDown(server, reconciler).then(
+      () => {
+        log.info("stopped");
+        process.exit(0);
+      },
       (error: unknown) => {
-        log.error({ err: error }, "error while closing; exiting");
+        log.error({ err: error }, "error while shutting down; exiting");
         process.exit(1);
       },
     );
@@ -75,9 +112,8 @@ async function main(): Promise<void> {
   const registry = new Registry();
   registerProcessMetrics(registry);
 
-  const kubeConfig = loadKubeConfig(config, log);
-  // The reconciler plugs in here: with a kubeConfig it will drain this queue into DaemonSets.
-  const queue: ReconcileQueue = kubeConfig === undefined ? new RecordingQueue() : new RecordingQueue();
+  const reconciler = await startReconcilerIfWanted(config, registry, log);
+  const queue = reconciler?.queue ?? new RecordingQueue();
 
   const app = buildApp({ registry, queue, logger: log, tls });
   let server: RunningServer;
@@ -90,9 +126,10 @@ async function main(): Promise<void> {
       log,
     });
   } catch (error) {
+    await reconciler?.stop();
     failStartup(listenProblem(error, config));
   }
-  drainOnSignals(server, config, log);
+  stopOnSignals(server, reconciler, config, log);
 }
 
 await main();

@@ -1,7 +1,15 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ConfigError, helpText, loadConfig, SETTINGS, settingsTable } from "../src/config.ts";
+import { parse } from "yaml";
+import {
+  ConfigError,
+  DEFAULT_SLEEPER_IMAGE,
+  helpText,
+  loadConfig,
+  SETTINGS,
+  settingsTable,
+} from "../src/config.ts";
 import { spawnMain } from "./support/main-process.ts";
 import { createCertificateAuthority, issueServingCertificate, makeTempDir } from "./support/tls.ts";
 
@@ -47,6 +55,41 @@ describe("loadConfig", () => {
       kubeconfig: undefined,
       kubernetesServiceHost: undefined,
       podNamespace: "prepull",
+      podName: undefined,
+      reconciler: true,
+      excludedNamespaces: [],
+      resyncSeconds: 300,
+      maxImagesPerDaemonSet: 0,
+      maxUnavailable: "100%",
+      mirrorPullSecrets: false,
+      priorityClassName: undefined,
+      sleeperImage: "ghcr.io/prepull/prepull:0.1.0",
+      sleeperPath: "/usr/local/bin/prepull-sleep",
+      sleeperPullSecrets: [],
+      containerCpu: "1m",
+      containerMemory: "8Mi",
+      leaseDurationSeconds: 15,
+      leaseRenewSeconds: 5,
+    });
+  });
+
+  it("reads what the chart renders: empty values count as unset", () => {
+    const config = load({
+      POD_NAME: "prepull-7d9f-abcde",
+      PREPULL_MAX_IMAGES_PER_DAEMONSET: "0",
+      PREPULL_MAX_UNAVAILABLE: "100%",
+      PREPULL_MIRROR_PULL_SECRETS: "false",
+      PREPULL_EXCLUDED_NAMESPACES: "",
+      PREPULL_RESYNC_SECONDS: "300",
+      PREPULL_PRIORITY_CLASS_NAME: "",
+      PREPULL_SLEEPER_IMAGE: "ghcr.io/prepull/prepull:0.1.0",
+      PREPULL_SLEEPER_PULL_SECRETS: "",
+    });
+    expect(config).toMatchObject({
+      podName: "prepull-7d9f-abcde",
+      excludedNamespaces: [],
+      priorityClassName: undefined,
+      sleeperPullSecrets: [],
     });
   });
 
@@ -67,6 +110,41 @@ describe("loadConfig", () => {
     [{ KUBECONFIG: "/home/me/.kube/config" }, [], "kubeconfig", "/home/me/.kube/config"],
     [{ KUBERNETES_SERVICE_HOST: "10.96.0.1" }, [], "kubernetesServiceHost", "10.96.0.1"],
     [{ POD_NAMESPACE: "tools" }, ["--pod-namespace=infra"], "podNamespace", "infra"],
+    [{ PREPULL_RECONCILER: "off" }, [], "reconciler", false],
+    [{ PREPULL_RECONCILER: "OFF" }, [], "reconciler", false],
+    [{}, ["--prepull-reconciler=on"], "reconciler", true],
+    [{ PREPULL_EXCLUDED_NAMESPACES: "ci, tools,,ci" }, [], "excludedNamespaces", ["ci", "tools"]],
+    [{ PREPULL_RESYNC_SECONDS: "60" }, [], "resyncSeconds", 60],
+    [{ PREPULL_MAX_IMAGES_PER_DAEMONSET: "5" }, [], "maxImagesPerDaemonSet", 5],
+    [{ PREPULL_MAX_UNAVAILABLE: "3" }, [], "maxUnavailable", "3"],
+    [{ PREPULL_MAX_UNAVAILABLE: "1%" }, [], "maxUnavailable", "1%"],
+    [{ PREPULL_MAX_UNAVAILABLE: "25%" }, [], "maxUnavailable", "25%"],
+    [{ PREPULL_MIRROR_PULL_SECRETS: "true" }, [], "mirrorPullSecrets", true],
+    [{ PREPULL_MIRROR_PULL_SECRETS: "False" }, [], "mirrorPullSecrets", false],
+    [{ PREPULL_PRIORITY_CLASS_NAME: "prepull-daemonset" }, [], "priorityClassName", "prepull-daemonset"],
+    [
+      { PREPULL_SLEEPER_IMAGE: `registry.local:5000/p/p@sha256:${"a".repeat(64)}` },
+      [],
+      "sleeperImage",
+      `registry.local:5000/p/p@sha256:${"a".repeat(64)}`,
+    ],
+    [{ PREPULL_SLEEPER_PATH: "/prepull-sleep" }, [], "sleeperPath", "/prepull-sleep"],
+    [
+      { PREPULL_SLEEPER_PULL_SECRETS: "ghcr,quay.io-creds" },
+      [],
+      "sleeperPullSecrets",
+      ["ghcr", "quay.io-creds"],
+    ],
+    [{ PREPULL_CONTAINER_CPU: "0.005" }, [], "containerCpu", "0.005"],
+    [{ PREPULL_CONTAINER_CPU: "10m" }, [], "containerCpu", "10m"],
+    [{ PREPULL_CONTAINER_MEMORY: "16M" }, [], "containerMemory", "16M"],
+    [
+      { PREPULL_LEASE_DURATION_SECONDS: "6", PREPULL_LEASE_RENEW_SECONDS: "2" },
+      [],
+      "leaseDurationSeconds",
+      6,
+    ],
+    [{ PREPULL_LEASE_DURATION_SECONDS: "6", PREPULL_LEASE_RENEW_SECONDS: "2" }, [], "leaseRenewSeconds", 2],
   ] as const)("%j %j → %s = %j", (env, argv, key, value) => {
     expect(load(env, [...argv])[key]).toEqual(value);
   });
@@ -97,6 +175,89 @@ describe("loadConfig", () => {
     ],
     [{ POD_NAMESPACE: "Prepull_NS" }, [], "POD_NAMESPACE: must be a Kubernetes namespace name"],
     [{ HOST: "local host" }, [], 'HOST: must be a hostname or IP address, got "local host"'],
+    [{ PREPULL_RECONCILER: "yes" }, [], 'PREPULL_RECONCILER: must be on or off, got "yes"'],
+    [
+      { PREPULL_EXCLUDED_NAMESPACES: "ci,Tools" },
+      [],
+      'PREPULL_EXCLUDED_NAMESPACES: must be a comma-separated list of namespace names, got "Tools"',
+    ],
+    [{ PREPULL_RESYNC_SECONDS: "0" }, [], "PREPULL_RESYNC_SECONDS: must be a number of seconds above 0"],
+    [{ PREPULL_RESYNC_SECONDS: "-5" }, [], "PREPULL_RESYNC_SECONDS: must be a number of seconds above 0"],
+    [
+      { PREPULL_MAX_IMAGES_PER_DAEMONSET: "-1" },
+      [],
+      'PREPULL_MAX_IMAGES_PER_DAEMONSET: must be an integer from 0 to 1000, got "-1"',
+    ],
+    [
+      { PREPULL_MAX_IMAGES_PER_DAEMONSET: "2.5" },
+      [],
+      'PREPULL_MAX_IMAGES_PER_DAEMONSET: must be an integer from 0 to 1000, got "2.5"',
+    ],
+    ...["0", "0%", "-1", "-10%", "101%", "50.5%", "1.5", "all", "00%", "01"].map(
+      (value) =>
+        [
+          { PREPULL_MAX_UNAVAILABLE: value },
+          [],
+          `PREPULL_MAX_UNAVAILABLE: must be a count of at least 1 or a percentage from 1% to 100%, got ${JSON.stringify(value)}`,
+        ] as const,
+    ),
+    [{ PREPULL_MIRROR_PULL_SECRETS: "1" }, [], 'PREPULL_MIRROR_PULL_SECRETS: must be true or false, got "1"'],
+    [
+      { PREPULL_PRIORITY_CLASS_NAME: "Low_Priority" },
+      [],
+      'PREPULL_PRIORITY_CLASS_NAME: must be a PriorityClass name (RFC 1123 subdomain), got "Low_Priority"',
+    ],
+    [
+      { PREPULL_SLEEPER_IMAGE: "ghcr.io/Prepull/prepull:1" },
+      [],
+      "PREPULL_SLEEPER_IMAGE: must be an image reference (repository name must be lowercase)",
+    ],
+    [
+      { PREPULL_SLEEPER_PATH: "prepull-sleep" },
+      [],
+      'PREPULL_SLEEPER_PATH: must be an absolute path without spaces, got "prepull-sleep"',
+    ],
+    [
+      { PREPULL_SLEEPER_PULL_SECRETS: "ok,not ok" },
+      [],
+      'PREPULL_SLEEPER_PULL_SECRETS: must be a comma-separated list of Secret names, got "not ok"',
+    ],
+    ...["0", "0m", "-1m", "1x", "1e3", "m", "1.m"].map(
+      (value) =>
+        [
+          { PREPULL_CONTAINER_CPU: value },
+          [],
+          `PREPULL_CONTAINER_CPU: must be a cpu quantity above 0 such as "1m" or "0.01", got ${JSON.stringify(value)}`,
+        ] as const,
+    ),
+    ...["0Mi", "8MB", "8m", "-8Mi", "eight"].map(
+      (value) =>
+        [
+          { PREPULL_CONTAINER_MEMORY: value },
+          [],
+          `PREPULL_CONTAINER_MEMORY: must be a memory quantity above 0 such as "8Mi" or "16M", got ${JSON.stringify(value)}`,
+        ] as const,
+    ),
+    [
+      { PREPULL_LEASE_DURATION_SECONDS: "0" },
+      [],
+      'PREPULL_LEASE_DURATION_SECONDS: must be an integer from 1 to 3600, got "0"',
+    ],
+    [
+      { PREPULL_LEASE_RENEW_SECONDS: "1.5" },
+      [],
+      'PREPULL_LEASE_RENEW_SECONDS: must be an integer from 1 to 3600, got "1.5"',
+    ],
+    [
+      { PREPULL_LEASE_RENEW_SECONDS: "15" },
+      [],
+      "PREPULL_LEASE_RENEW_SECONDS: must be below PREPULL_LEASE_DURATION_SECONDS (15), got 15",
+    ],
+    [
+      { PREPULL_LEASE_DURATION_SECONDS: "4" },
+      [],
+      "PREPULL_LEASE_RENEW_SECONDS: must be below PREPULL_LEASE_DURATION_SECONDS (4), got 5",
+    ],
     [{}, ["--bogus=1"], "--bogus=1: unknown argument; see --help"],
     [{}, ["--port"], "--port: needs a value"],
   ] as const)("%j %j → %s", (env, argv, message) => {
@@ -109,6 +270,23 @@ describe("loadConfig", () => {
     expect(problem({ TLS_KEY_FILE: join(directory, "a-directory") })).toBe(
       `TLS_KEY_FILE: ${join(directory, "a-directory")} is not a regular file`,
     );
+  });
+
+  it("defaults PREPULL_SLEEPER_IMAGE to the chart's default image", () => {
+    const chart = join(import.meta.dirname, "..", "charts", "prepull");
+    const values = parse(readFileSync(join(chart, "values.yaml"), "utf8")) as {
+      image: { repository: string; tag: string; digest: string };
+    };
+    const { appVersion } = parse(readFileSync(join(chart, "Chart.yaml"), "utf8")) as { appVersion: string };
+    // The chart's prepull.image helper: repository, then the digest, or the tag, or appVersion.
+    expect(values.image.digest).toBe("");
+    expect(DEFAULT_SLEEPER_IMAGE).toBe(`${values.image.repository}:${values.image.tag || appVersion}`);
+    expect(SETTINGS.sleeperImage.default).toBe(DEFAULT_SLEEPER_IMAGE);
+  });
+
+  it("defaults PREPULL_SLEEPER_PATH to where the Dockerfile puts the no-op binary", () => {
+    const dockerfile = readFileSync(join(import.meta.dirname, "..", "Dockerfile"), "utf8");
+    expect(dockerfile).toContain(`COPY --from=sleeper /out/prepull-sleep ${SETTINGS.sleeperPath.default}\n`);
   });
 
   it("documents every setting once, with its flag, in the table and the help text", () => {

@@ -1,5 +1,7 @@
-// What the reconciler needs to be told. config.ts builds this from the environment; tests build it
-// directly. No defaults are read from anywhere here: DEFAULT_TIMINGS is only a constant.
+// What the reconciler needs to be told. main.ts builds it from the validated Config with
+// reconcilerSettingsFrom; tests build it directly. Nothing is read from the environment here:
+// DEFAULT_TIMINGS is only a constant.
+import type { Config } from "../config.ts";
 import type { PrepullSettings } from "../core/desired-state.ts";
 
 export interface LeaderElectionTimings {
@@ -40,3 +42,45 @@ export const DEFAULT_TIMINGS = {
   renewDeadlineSeconds: 10,
   retryPeriodSeconds: 2,
 } as const;
+
+/** Where this process runs, for its leader-election identity. */
+export interface ProcessIdentity {
+  hostname: string;
+  pid: number;
+}
+
+/**
+ * The reconciler's settings from the validated configuration. Pure: the hostname and pid come in.
+ * The renew deadline lies midway between the renew period and the lease duration (10 s for the
+ * defaults 5 s and 15 s), so the leader stops writing before anyone else may take over.
+ */
+export function reconcilerSettingsFrom(config: Config, self: ProcessIdentity): ReconcilerSettings {
+  const duration = config.leaseDurationSeconds;
+  const renew = config.leaseRenewSeconds;
+  return {
+    prepull: {
+      namespace: config.podNamespace,
+      sleeperImage: config.sleeperImage,
+      sleeperPath: config.sleeperPath,
+      ...(config.sleeperPullSecrets.length > 0 ? { sleeperPullSecrets: [...config.sleeperPullSecrets] } : {}),
+      ...(config.priorityClassName === undefined ? {} : { priorityClassName: config.priorityClassName }),
+      maxUnavailable: config.maxUnavailable,
+      maxImagesPerDaemonSet: config.maxImagesPerDaemonSet,
+      mirrorPullSecrets: config.mirrorPullSecrets,
+      resources: { cpu: config.containerCpu, memory: config.containerMemory },
+    },
+    excludedNamespaces: [...config.excludedNamespaces],
+    resyncSeconds: config.resyncSeconds,
+    debounceMs: DEFAULT_TIMINGS.debounceMs,
+    maxDelayMs: DEFAULT_TIMINGS.maxDelayMs,
+    statusMinIntervalSeconds: DEFAULT_TIMINGS.statusMinIntervalSeconds,
+    leaderElection: {
+      leaseName: DEFAULT_TIMINGS.leaseName,
+      identity: `${config.podName ?? self.hostname}_${self.pid}`,
+      leaseDurationSeconds: duration,
+      renewPeriodSeconds: renew,
+      renewDeadlineSeconds: (renew + duration) / 2,
+      retryPeriodSeconds: Math.min(DEFAULT_TIMINGS.retryPeriodSeconds, renew),
+    },
+  };
+}

@@ -67,6 +67,19 @@ describe("node src/main.ts", () => {
     expect((await main.exited).code).toBe(0);
   });
 
+  it("with PREPULL_RECONCILER=off serves admissions without looking for a Kubernetes API", async () => {
+    const main = start({ KUBECONFIG: "/nonexistent/kubeconfig", PREPULL_RECONCILER: "off" });
+    const port = await main.listeningPort();
+    expect((await postJson(port, ca, admissionReview(deployment()))).status).toBe(200);
+    // No KUBECONFIG warning: off means the API is never needed, so the file is never read.
+    expect(main.logs.filter((line) => line.level >= 40)).toEqual([]);
+    expect(main.logs.map((line) => line.msg)).toContain(
+      "PREPULL_RECONCILER=off: serving admissions only; nothing is written to the cluster",
+    );
+    main.child.kill("SIGTERM");
+    expect(await main.exited).toEqual({ code: 0, signal: null });
+  });
+
   it("on SIGTERM finishes the in-flight request, refuses new connections and exits 0", async () => {
     const main = start();
     const port = await main.listeningPort();

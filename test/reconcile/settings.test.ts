@@ -1,0 +1,108 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.ts";
+import { DEFAULT_TIMINGS, reconcilerSettingsFrom } from "../../src/reconcile/settings.ts";
+import { makeTempDir } from "../support/tls.ts";
+
+let tlsEnv: Record<string, string>;
+
+beforeAll(() => {
+  const directory = makeTempDir("settings");
+  tlsEnv = { TLS_CERT_FILE: join(directory, "tls.crt"), TLS_KEY_FILE: join(directory, "tls.key") };
+  for (const file of Object.values(tlsEnv)) writeFileSync(file, "pem");
+});
+
+const here = { hostname: "build-host", pid: 4242 };
+
+function settingsFor(env: Record<string, string>) {
+  return reconcilerSettingsFrom(loadConfig({ env: { ...tlsEnv, ...env }, argv: [] }), here);
+}
+
+describe("reconcilerSettingsFrom", () => {
+  it("maps the defaults", () => {
+    expect(settingsFor({})).toEqual({
+      prepull: {
+        namespace: "prepull",
+        sleeperImage: "ghcr.io/prepull/prepull:0.1.0",
+        sleeperPath: "/usr/local/bin/prepull-sleep",
+        maxUnavailable: "100%",
+        maxImagesPerDaemonSet: 0,
+        mirrorPullSecrets: false,
+        resources: { cpu: "1m", memory: "8Mi" },
+      },
+      excludedNamespaces: [],
+      resyncSeconds: 300,
+      debounceMs: DEFAULT_TIMINGS.debounceMs,
+      maxDelayMs: DEFAULT_TIMINGS.maxDelayMs,
+      statusMinIntervalSeconds: DEFAULT_TIMINGS.statusMinIntervalSeconds,
+      leaderElection: {
+        leaseName: "prepull-reconciler",
+        identity: "build-host_4242",
+        leaseDurationSeconds: 15,
+        renewPeriodSeconds: 5,
+        renewDeadlineSeconds: 10,
+        retryPeriodSeconds: 2,
+      },
+    });
+  });
+
+  it("maps every setting the chart passes", () => {
+    const settings = settingsFor({
+      POD_NAMESPACE: "infra",
+      POD_NAME: "prepull-6f7c9-x2x4q",
+      PREPULL_MAX_IMAGES_PER_DAEMONSET: "4",
+      PREPULL_MAX_UNAVAILABLE: "5",
+      PREPULL_MIRROR_PULL_SECRETS: "true",
+      PREPULL_EXCLUDED_NAMESPACES: "ci,sandbox",
+      PREPULL_RESYNC_SECONDS: "120",
+      PREPULL_PRIORITY_CLASS_NAME: "prepull-daemonset",
+      PREPULL_SLEEPER_IMAGE: "registry.internal/prepull:0.1.0",
+      PREPULL_SLEEPER_PULL_SECRETS: "internal-registry",
+      PREPULL_CONTAINER_CPU: "5m",
+      PREPULL_CONTAINER_MEMORY: "16Mi",
+    });
+    expect(settings.prepull).toEqual({
+      namespace: "infra",
+      sleeperImage: "registry.internal/prepull:0.1.0",
+      sleeperPath: "/usr/local/bin/prepull-sleep",
+      sleeperPullSecrets: ["internal-registry"],
+      priorityClassName: "prepull-daemonset",
+      maxUnavailable: "5",
+      maxImagesPerDaemonSet: 4,
+      mirrorPullSecrets: true,
+      resources: { cpu: "5m", memory: "16Mi" },
+    });
+    expect(settings.excludedNamespaces).toEqual(["ci", "sandbox"]);
+    expect(settings.resyncSeconds).toBe(120);
+    expect(settings.leaderElection.identity).toBe("prepull-6f7c9-x2x4q_4242");
+  });
+
+  it.each([
+    // [duration, renew] → deadline strictly between renew and duration; retry never above renew
+    [15, 5, 10, 2],
+    [6, 2, 4, 2],
+    [3, 1, 2, 1],
+    [2, 1, 1.5, 1],
+    [120, 30, 75, 2],
+  ])("lease %is renewed every %is: renew deadline %ss, retry %ss", (duration, renew, deadline, retry) => {
+    const { leaderElection } = settingsFor({
+      PREPULL_LEASE_DURATION_SECONDS: String(duration),
+      PREPULL_LEASE_RENEW_SECONDS: String(renew),
+    });
+    expect(leaderElection).toMatchObject({
+      leaseDurationSeconds: duration,
+      renewPeriodSeconds: renew,
+      renewDeadlineSeconds: deadline,
+      retryPeriodSeconds: retry,
+    });
+    expect(leaderElection.renewDeadlineSeconds).toBeGreaterThan(renew);
+    expect(leaderElection.renewDeadlineSeconds).toBeLessThan(duration);
+  });
+
+  it("does not share arrays with the configuration", () => {
+    const config = loadConfig({ env: { ...tlsEnv, PREPULL_EXCLUDED_NAMESPACES: "ci" }, argv: [] });
+    const settings = reconcilerSettingsFrom(config, here);
+    expect(settings.excludedNamespaces).not.toBe(config.excludedNamespaces);
+  });
+});

@@ -189,6 +189,7 @@ describe("Deployment", () => {
       LOG_LEVEL: "info",
       SHUTDOWN_TIMEOUT_SECONDS: "10",
       POD_NAMESPACE: undefined,
+      POD_NAME: undefined,
       PREPULL_MAX_IMAGES_PER_DAEMONSET: "0",
       PREPULL_MAX_UNAVAILABLE: "100%",
       PREPULL_MIRROR_PULL_SECRETS: "false",
@@ -200,6 +201,8 @@ describe("Deployment", () => {
     });
     const podNamespace = container(manifests).env?.find((e) => e.name === "POD_NAMESPACE");
     expect(podNamespace?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.namespace");
+    const podName = container(manifests).env?.find((e) => e.name === "POD_NAME");
+    expect(podName?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.name");
     expect(container(manifests).image).toBe("ghcr.io/prepull/prepull:0.1.0");
   });
 
@@ -259,16 +262,20 @@ describe("RBAC", () => {
     }
   });
 
-  it("writes DaemonSets and Leases and reads pods only in its own namespace", () => {
+  it("writes DaemonSets and Leases, watches its Lease and reads pods only in its own namespace", () => {
     expect(verbsOn(manifests, "namespace", "apps", "daemonsets")).toEqual(
       ["create", "delete", "get", "list", "patch", "update", "watch"].sort(),
     );
     expect(verbsOn(manifests, "cluster", "apps", "daemonsets")).toEqual([]);
+    // list and watch: followers watch the Lease to take over the moment it expires.
     expect(verbsOn(manifests, "namespace", "coordination.k8s.io", "leases")).toEqual([
       "create",
       "get",
+      "list",
       "update",
+      "watch",
     ]);
+    expect(verbsOn(manifests, "cluster", "coordination.k8s.io", "leases")).toEqual([]);
     expect(verbsOn(manifests, "namespace", "", "pods")).toEqual(["get", "list", "watch"]);
     expect(verbsOn(manifests, "cluster", "", "pods")).toEqual([]);
   });

@@ -213,6 +213,38 @@ describe("the chart's RBAC with default values", () => {
     ).toBe(403);
   });
 
+  it("can list and watch its Lease (followers take over when it expires) in its own namespace only", async () => {
+    const { coordination, authorization } = installed.clients;
+    // The reconciler's Lease watch: a list by name, then a watch from its resourceVersion.
+    const fieldSelector = "metadata.name=prepull-reconciler";
+    expect(
+      await statusOf(() =>
+        coordination.listNamespacedLease({ namespace: installed.namespace, fieldSelector }),
+      ),
+    ).toBe(200);
+    expect(
+      await statusOf(() => coordination.listNamespacedLease({ namespace: otherNamespace, fieldSelector })),
+    ).toBe(403);
+    for (const [namespace, allowed] of [
+      [installed.namespace, true],
+      [otherNamespace, false],
+    ] as const) {
+      const review = await authorization.createSelfSubjectAccessReview({
+        body: {
+          spec: {
+            resourceAttributes: {
+              group: "coordination.k8s.io",
+              resource: "leases",
+              verb: "watch",
+              namespace,
+            },
+          },
+        },
+      });
+      expect(review.status?.allowed, namespace).toBe(allowed);
+    }
+  });
+
   it("can record Events on workloads in any namespace, and patch workloads (status annotation)", async () => {
     const { core, apps } = installed.clients;
     const event = {

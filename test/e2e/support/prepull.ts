@@ -1,5 +1,10 @@
 // Runs the real prepull server (`node src/main.ts`) on 127.0.0.1 with a throwaway certificate,
 // waits until /readyz answers, and stops it. The apiserver reaches it at `baseUrl` + /mutate.
+//
+// By default it runs admission only (PREPULL_RECONCILER=off): every test server sharing the plane
+// would otherwise run a reconciler over all of it, writing status annotations onto other tests'
+// workloads, each an extra UPDATE admission that would break their call counts. `reconciler: true`
+// runs the whole of prepull, with short lease timings, in `namespace` (which the test owns).
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -16,8 +21,14 @@ export interface PrepullOptions {
   /** Defaults to the plane's admin kubeconfig; `null` runs prepull without a cluster. */
   kubeconfig?: string | null;
   logLevel?: string;
+  /** Run the reconciler too (PREPULL_RECONCILER=on); `namespace` must exist. Default: off. */
+  reconciler?: boolean;
+  /** Extra environment, applied last. */
   env?: Record<string, string>;
 }
+
+/** Lease timings for a reconciler under test: a successor takes over within seconds. */
+export const E2E_LEASE_ENV = { PREPULL_LEASE_DURATION_SECONDS: "6", PREPULL_LEASE_RENEW_SECONDS: "2" };
 
 export interface RunningPrepull {
   port: number;
@@ -33,6 +44,8 @@ export interface RunningPrepull {
   admissionRequests(filter?: LabelFilter): Promise<number>;
   /** SIGTERM, then SIGKILL after 10 s; resolves when the process has exited. Idempotent. */
   stop(): Promise<void>;
+  /** How the process ended, once it has. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 const MAIN = join(REPO_ROOT, "src", "main.ts");
@@ -50,6 +63,9 @@ export async function startPrepull(options: PrepullOptions): Promise<RunningPrep
     TLS_KEY_FILE: tlsFiles.serving.key,
     POD_NAMESPACE: options.namespace,
     LOG_LEVEL: options.logLevel ?? "info",
+    ...(options.reconciler === true
+      ? { PREPULL_RECONCILER: "on", POD_NAME: `e2e-${options.namespace}`, ...E2E_LEASE_ENV }
+      : { PREPULL_RECONCILER: "off" }),
     ...options.env,
   };
   if (kubeconfig === null) delete env.KUBECONFIG;
@@ -64,7 +80,10 @@ export async function startPrepull(options: PrepullOptions): Promise<RunningPrep
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
     output += chunk;
   });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const exitStatus = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
+  const exited = exitStatus.then(() => undefined);
   let hasExited = false;
   void exited.then(() => {
     hasExited = true;
@@ -106,6 +125,7 @@ export async function startPrepull(options: PrepullOptions): Promise<RunningPrep
     admissionRequests: async (filter = {}) =>
       sumOf(await metrics(), "prepull_admission_requests_total", filter),
     stop,
+    exited: exitStatus,
   };
 }
 

@@ -117,7 +117,8 @@ export class StatusWriter {
       if (object === undefined || !canWrite()) return;
       try {
         const wait = await this.#annotate(status, object);
-        soonest = Math.min(soonest, wait);
+        // 0 means nothing left to do for this workload; it must not cancel another's later write.
+        if (wait > 0) soonest = Math.min(soonest, wait);
         await this.#reportFailures(status, object);
       } catch (error) {
         if (error instanceof KubeApiError && error.status === 404) return;
@@ -127,7 +128,7 @@ export class StatusWriter {
     });
     for (const id of this.#reported.keys()) if (!seen.has(id)) this.#reported.delete(id);
     for (const id of this.#lastWrite.keys()) if (!seen.has(id)) this.#lastWrite.delete(id);
-    if (Number.isFinite(soonest) && soonest > 0) this.#options.requestLater(soonest);
+    if (Number.isFinite(soonest)) this.#options.requestLater(soonest);
     if (failures.length > 0) throw new AggregateError(failures, `${failures.length} status write(s) failed`);
   }
 

@@ -16,11 +16,11 @@ import {
 import { downPlane, upPlane } from "./cluster/plane.ts";
 import { progress } from "./cluster/progress.ts";
 import { ensureDemoPrepull } from "./demo/prepull-process.ts";
-import { metricsText, registerDemoWebhook } from "./demo/register.ts";
-import { assess, NO_DAEMONSETS_GRACE_SECONDS, workloadsSettled } from "./demo/settle.ts";
+import { ensureNamespace, metricsText, registerDemoWebhook } from "./demo/register.ts";
+import { assess, workloadsSettled } from "./demo/settle.ts";
 import { takeSnapshot } from "./demo/snapshot.ts";
 import { renderTable } from "./demo/table.ts";
-import { DEMO_NAMESPACE, EXAMPLES, exampleDeployment } from "./demo/workloads.ts";
+import { DEMO_NAMESPACE, EXAMPLES, exampleDeployment, RELEASE_NAMESPACE } from "./demo/workloads.ts";
 
 const { values } = parseArgs({
   options: { down: { type: "boolean" }, timeout: { type: "string", default: "240" } },
@@ -44,9 +44,14 @@ async function main(): Promise<void> {
   const apps = kubeConfig.makeApiClient(AppsV1Api);
   const admission = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
 
+  // The release namespace first: prepull's reconciler keeps its Lease and DaemonSets there.
+  await ensureNamespace(core, RELEASE_NAMESPACE);
+  await ensureNamespace(core, DEMO_NAMESPACE);
   const prepull = await ensureDemoPrepull(plane.paths, log);
   await registerDemoWebhook({ core, apps, admission }, prepull, log);
 
+  // Settling needs a reconcile that saw these applies, not only the state an earlier run left.
+  const reconcileRunsBefore = (await takeSnapshot(core, apps, () => metricsText(prepull))).reconcileRuns ?? 0;
   for (const example of EXAMPLES) {
     // Server-side apply: creates on the first run, and on later runs still goes through admission.
     await apps.patchNamespacedDeployment(
@@ -62,21 +67,27 @@ async function main(): Promise<void> {
     log(`applied deployment/${example.name}: ${example.what ?? ""}`);
   }
 
-  const outcome = await liveTable({ core, apps, metrics: () => metricsText(prepull), timeoutSeconds, log });
+  await liveTable({
+    core,
+    apps,
+    metrics: () => metricsText(prepull),
+    timeoutSeconds,
+    logFile: prepull.logFile,
+    reconcileRunsBefore,
+  });
   const kubectl = `${plane.state.binDir}/kubectl --kubeconfig ${plane.kubeconfig}`;
   console.log(
     [
       "",
-      outcome.withoutDaemonSets
-        ? "Not there yet: no pre-pull DaemonSets appeared, so the per-image table is empty. The admission side " +
-          "works (calls and annotations above); the reconciler that turns annotated workloads into DaemonSets " +
-          "is not running in this build."
-        : "Settled: every opted-in image is on every node its workload can run on.",
+      "Settled: every opted-in image is on every node its workload can run on (the GPU pool only for the " +
+        "GPU workload), and each opted-in workload's prepull.dev/status says so. kwok's simulated kubelets " +
+        "'pull' instantly; on real nodes the same table fills in as the pulls finish.",
       "",
       "The plane and prepull are still running:",
       `  kubeconfig: ${plane.kubeconfig}`,
       `  ${kubectl} get deploy -A`,
-      `  ${kubectl} get daemonsets -n prepull -o wide`,
+      `  ${kubectl} get daemonsets -n ${RELEASE_NAMESPACE} -o wide`,
+      `  ${kubectl} get lease -n ${RELEASE_NAMESPACE}`,
       `  prepull log: ${prepull.logFile}`,
       "  clean up:    npm run demo -- --down",
     ].join("\n"),
@@ -88,10 +99,12 @@ interface LiveTableOptions {
   apps: AppsV1Api;
   metrics: () => Promise<string>;
   timeoutSeconds: number;
-  log: ReturnType<typeof progress>;
+  /** prepull's log, named when something fails. */
+  logFile: string;
+  reconcileRunsBefore: number;
 }
 
-async function liveTable(options: LiveTableOptions): Promise<{ withoutDaemonSets: boolean }> {
+async function liveTable(options: LiveTableOptions): Promise<void> {
   const started = performance.now();
   const seconds = () => (performance.now() - started) / 1000;
   const interactive = process.stdout.isTTY === true;
@@ -102,21 +115,22 @@ async function liveTable(options: LiveTableOptions): Promise<{ withoutDaemonSets
     const snapshot = await takeSnapshot(options.core, options.apps, options.metrics);
     if (workloadsSettled(snapshot).length === 0) workloadsSettledAt ??= seconds();
     else workloadsSettledAt = undefined;
-    const assessment = assess(
-      snapshot,
-      workloadsSettledAt === undefined ? undefined : seconds() - workloadsSettledAt,
-    );
+    const assessment = assess(snapshot, {
+      secondsSinceWorkloadsSettled:
+        workloadsSettledAt === undefined ? undefined : seconds() - workloadsSettledAt,
+      reconcileRunsBefore: options.reconcileRunsBefore,
+    });
     const timedOut = seconds() > options.timeoutSeconds;
+    const giveUp = timedOut || assessment.failed !== undefined;
     const status = assessment.settled
       ? "settled"
-      : `${timedOut ? "gave up" : "waiting"} for: ${assessment.waitingFor.slice(0, 3).join(", ")}`;
+      : `${giveUp ? "gave up" : "waiting"} for: ${assessment.waitingFor.slice(0, 3).join(", ")}`;
     const lines = renderTable(snapshot, {
       elapsedSeconds: seconds(),
       status,
       missingImagesNote:
         snapshot.daemonSets === 0
-          ? `(none yet: prepull's reconciler creates them; without it, the demo settles ` +
-            `${NO_DAEMONSETS_GRACE_SECONDS}s after the workloads)`
+          ? "(none yet: prepull's reconciler creates them within moments of admission)"
           : "(no images)",
     });
     const text = lines.join("\n");
@@ -124,15 +138,18 @@ async function liveTable(options: LiveTableOptions): Promise<{ withoutDaemonSets
       // Move to the first line of the previous drawing and clear below it: a table that refreshes in place.
       process.stdout.write(`${drawnLines > 0 ? `\x1b[${drawnLines}F\x1b[J` : ""}${text}\n`);
       drawnLines = terminalRows(lines, process.stdout.columns ?? 80);
-    } else if (assessment.settled || timedOut || text.split("\n").slice(1).join("\n") !== lastDrawn) {
+    } else if (assessment.settled || giveUp || text.split("\n").slice(1).join("\n") !== lastDrawn) {
       // Not a terminal: print a new table only when its content (not just the clock) changed.
       process.stdout.write(`${text}\n\n`);
       lastDrawn = text.split("\n").slice(1).join("\n");
     }
-    if (assessment.settled) return { withoutDaemonSets: assessment.withoutDaemonSets };
+    if (assessment.settled) return;
+    if (assessment.failed !== undefined)
+      throw new Error(`${assessment.failed}; see prepull's log ${options.logFile}`);
     if (timedOut)
       throw new Error(
-        `not settled after ${options.timeoutSeconds}s; still waiting for ${assessment.waitingFor.join(", ")}`,
+        `not settled after ${options.timeoutSeconds}s; still waiting for ${assessment.waitingFor.join(", ")}; ` +
+          `see prepull's log ${options.logFile}`,
       );
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }

@@ -1,12 +1,14 @@
-// The demo's prepull: the real server (`node src/main.ts`) on 127.0.0.1, supervised like the
-// plane's processes (pid file, log under the plane's state directory), so `cluster:down` and
-// `demo --down` stop it too. A healthy one from an earlier demo run is reused.
+// The demo's prepull: the real server (`node src/main.ts`) on 127.0.0.1 with its reconciler, as
+// one replica of the chart would run, supervised like the plane's processes (pid file, log under
+// the plane's state directory), so `cluster:down` and `demo --down` stop it too (SIGTERM: it
+// drains and hands its Lease back). A healthy one from an earlier demo run is reused if it runs
+// the reconciler. The release namespace must exist before it starts (its Lease lives there).
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type ClusterPaths, REPO_ROOT } from "../cluster/paths.ts";
 import { createCertificateAuthority, issueCertificate } from "../cluster/pki.ts";
 import { freeLoopbackPort } from "../cluster/ports.ts";
-import { isHealthy, type TlsClient, waitUntil } from "../cluster/probe.ts";
+import { get, isHealthy, type TlsClient, waitUntil } from "../cluster/probe.ts";
 import { isOurProcess, readPid, startProcess, stopProcess } from "../cluster/processes.ts";
 import type { Progress } from "../cluster/progress.ts";
 import { RELEASE_NAMESPACE } from "./workloads.ts";
@@ -31,10 +33,11 @@ export async function ensureDemoPrepull(paths: ClusterPaths, log: Progress): Pro
   if (pid !== undefined && (await isOurProcess(pid, paths))) {
     const { port } = JSON.parse(await readFile(infoFile, "utf8")) as { port: number };
     const running = await describe(port, caCert, logFile, true);
-    if (await isHealthy(`${running.baseUrl}/readyz`, running.tls)) {
+    if ((await isHealthy(`${running.baseUrl}/readyz`, running.tls)) && (await runsReconciler(running))) {
       log(`reusing prepull (pid ${pid}) at ${running.baseUrl}`);
       return running;
     }
+    // Unhealthy, or started by an earlier demo without a reconciler: replace it.
     await stopProcess(pid, paths);
   }
 
@@ -64,6 +67,7 @@ export async function ensureDemoPrepull(paths: ClusterPaths, log: Progress): Pro
       `--tls-key-file=${serving.key}`,
       `--kubeconfig=${paths.kubeconfig}`,
       `--pod-namespace=${RELEASE_NAMESPACE}`,
+      "--prepull-reconciler=on",
       "--log-level=info",
     ],
   });
@@ -97,4 +101,10 @@ async function describe(
     logFile,
     reused,
   };
+}
+
+/** The reconciler registers prepull_leader on /metrics; admission alone does not. */
+async function runsReconciler(prepull: DemoPrepull): Promise<boolean> {
+  const response = await get(`${prepull.baseUrl}/metrics`, prepull.tls).catch(() => undefined);
+  return response?.status === 200 && /^prepull_leader /m.test(response.body);
 }

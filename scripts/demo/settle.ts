@@ -1,16 +1,19 @@
-// When the demo's table has settled: the workloads run and carry prepull's annotation, and every
-// pre-pull DaemonSet has its images on all its eligible nodes. While no reconciler runs, no
-// DaemonSet ever appears: after a grace period that counts as settled too, and says so. Pure.
+// When the demo's table has settled: the workloads run and carry prepull's annotations, prepull
+// has reconciled since they were applied, every pre-pull DaemonSet is observed at its current spec
+// and has its images on all its eligible nodes, and each opted-in workload's prepull.dev/status
+// reports all of those nodes ready. (A re-run that changes a workload's placement must not settle
+// on the previous run's DaemonSets.) If no DaemonSet appears a while after the workloads settled,
+// waiting longer will not help: that is a failure, reported with what to look at. Pure.
 import type { Snapshot } from "./snapshot.ts";
 
-export const NO_DAEMONSETS_GRACE_SECONDS = 20;
+export const NO_DAEMONSETS_GRACE_SECONDS = 30;
 
 export interface Assessment {
   settled: boolean;
   /** What is still missing, for the status line and for a timeout message. */
   waitingFor: string[];
-  /** True when settled without any pre-pull DaemonSet. */
-  withoutDaemonSets: boolean;
+  /** Set when waiting longer is pointless: what went wrong. */
+  failed?: string;
 }
 
 export function workloadsSettled(snapshot: Snapshot): string[] {
@@ -24,17 +27,50 @@ export function workloadsSettled(snapshot: Snapshot): string[] {
   return waiting;
 }
 
-export function assess(snapshot: Snapshot, secondsSinceWorkloadsSettled: number | undefined): Assessment {
+/** The N of "N/N nodes ready" (or "2 images: N/N nodes ready"), with nothing failing. */
+export function allReadyNodes(status: string | undefined): number | undefined {
+  const match = /^(?:\d+ images: )?(\d+)\/(\d+) nodes ready$/.exec(status ?? "");
+  return match !== null && match[1] === match[2] ? Number(match[2]) : undefined;
+}
+
+export interface Progress {
+  /** Seconds since the workloads last settled; undefined while they are not. */
+  secondsSinceWorkloadsSettled: number | undefined;
+  /** Successful reconcile runs before the workloads were applied. */
+  reconcileRunsBefore: number;
+}
+
+export function assess(snapshot: Snapshot, progress: Progress): Assessment {
+  const { secondsSinceWorkloadsSettled } = progress;
   const waitingFor = workloadsSettled(snapshot);
-  if (snapshot.daemonSets > 0) {
-    for (const row of snapshot.images) {
-      if (row.eligible === 0 || row.ready < row.eligible)
-        waitingFor.push(`${row.image} (${row.ready}/${row.eligible})`);
-    }
-    return { settled: waitingFor.length === 0, waitingFor, withoutDaemonSets: false };
+  if ((snapshot.reconcileRuns ?? 0) <= progress.reconcileRunsBefore)
+    waitingFor.push("a reconcile since the workloads were applied");
+  if (snapshot.daemonSets === 0) {
+    waitingFor.push("pre-pull DaemonSets");
+    const graceOver =
+      secondsSinceWorkloadsSettled !== undefined &&
+      secondsSinceWorkloadsSettled >= NO_DAEMONSETS_GRACE_SECONDS;
+    return {
+      settled: false,
+      waitingFor,
+      ...(graceOver
+        ? {
+            failed: `no pre-pull DaemonSet appeared ${NO_DAEMONSETS_GRACE_SECONDS}s after the workloads were admitted`,
+          }
+        : {}),
+    };
   }
-  const graceOver =
-    secondsSinceWorkloadsSettled !== undefined && secondsSinceWorkloadsSettled >= NO_DAEMONSETS_GRACE_SECONDS;
-  if (!graceOver) waitingFor.push("pre-pull DaemonSets");
-  return { settled: waitingFor.length === 0, waitingFor, withoutDaemonSets: true };
+  if (!snapshot.daemonSetsObserved) waitingFor.push("the DaemonSet controller");
+  for (const row of snapshot.images) {
+    const pods = Object.values(row.pools).reduce((sum, count) => sum + count.eligible, 0);
+    if (row.eligible === 0 || row.ready < row.eligible || pods !== row.eligible)
+      waitingFor.push(`${row.image} (${row.ready}/${row.eligible})`);
+  }
+  for (const w of snapshot.workloads) {
+    if (!w.optedIn) continue;
+    const eligible = snapshot.images.find((row) => row.image === w.image)?.eligible;
+    if (eligible === undefined || allReadyNodes(w.prepullAnnotations.status) !== eligible)
+      waitingFor.push(`prepull.dev/status of ${w.name} (${w.prepullAnnotations.status ?? "none yet"})`);
+  }
+  return { settled: waitingFor.length === 0, waitingFor };
 }

@@ -1,20 +1,37 @@
-// One look at the cluster for the demo's table: per image, on how many of its eligible nodes the
-// pre-pull DaemonSets have it (from their pods' container statuses, never node.status.images);
-// per workload, its pods and its prepull.dev/* annotations; prepull's own counters.
-import type { AppsV1Api, CoreV1Api, V1ContainerStatus, V1DaemonSet, V1Pod } from "@kubernetes/client-node";
+// One look at the cluster for the demo's table: per image and node pool, on how many of its
+// eligible nodes the pre-pull DaemonSets have it (from their pods' container statuses, never
+// node.status.images); per workload, its pods and its prepull.dev/* annotations; prepull's own
+// counters.
+import type {
+  AppsV1Api,
+  CoreV1Api,
+  V1ContainerStatus,
+  V1DaemonSet,
+  V1Node,
+  V1Pod,
+} from "@kubernetes/client-node";
+import { parseImageReference } from "../../src/core/images.ts";
 import { sumOf } from "../../test/e2e/support/metrics.ts";
+import { POOL_LABEL } from "../cluster/node-pools.ts";
 import { DEMO_NAMESPACE, EXAMPLES, RELEASE_NAMESPACE } from "./workloads.ts";
 
 export const MANAGED_BY_SELECTOR = "app.kubernetes.io/managed-by=prepull";
 
-export interface ImageRow {
-  image: string;
+export interface NodeCount {
   ready: number;
   eligible: number;
 }
 
+export interface ImageRow extends NodeCount {
+  image: string;
+  /** By node pool: the DaemonSets' pods on that pool's nodes, and those that have the image. */
+  pools: Record<string, NodeCount>;
+}
+
 export interface WorkloadRow {
   name: string;
+  /** Its image, normalised as prepull writes it into the DaemonSets. */
+  image: string;
   optedIn: boolean;
   readyReplicas: number;
   replicas: number;
@@ -24,11 +41,15 @@ export interface WorkloadRow {
 
 export interface Snapshot {
   daemonSets: number;
+  /** Every pre-pull DaemonSet's status is of its current spec (the controller has caught up). */
+  daemonSetsObserved: boolean;
   images: ImageRow[];
   workloads: WorkloadRow[];
   /** prepull_admission_requests_total by outcome; undefined when prepull could not be asked. */
   admission?: Record<string, number>;
   queueDepth?: number;
+  /** prepull_reconcile_runs_total{result="ok"}. */
+  reconcileRuns?: number;
 }
 
 export async function takeSnapshot(
@@ -36,9 +57,10 @@ export async function takeSnapshot(
   apps: AppsV1Api,
   metrics: () => Promise<string | undefined>,
 ): Promise<Snapshot> {
-  const [daemonSets, pods, deployments, text] = await Promise.all([
+  const [daemonSets, pods, nodes, deployments, text] = await Promise.all([
     apps.listNamespacedDaemonSet({ namespace: RELEASE_NAMESPACE, labelSelector: MANAGED_BY_SELECTOR }),
     core.listNamespacedPod({ namespace: RELEASE_NAMESPACE, labelSelector: MANAGED_BY_SELECTOR }),
+    core.listNode(),
     apps.listNamespacedDeployment({ namespace: DEMO_NAMESPACE }),
     metrics(),
   ]);
@@ -46,8 +68,10 @@ export async function takeSnapshot(
   const workloads = EXAMPLES.map((example): WorkloadRow => {
     const found = byName.get(example.name);
     const annotations = found?.metadata?.annotations ?? {};
+    const parsed = parseImageReference(example.image);
     return {
       name: example.name,
+      image: parsed.ok ? parsed.image.canonical : example.image,
       optedIn: annotations.prepull === "true",
       readyReplicas: found?.status?.readyReplicas ?? 0,
       replicas: found?.spec?.replicas ?? 0,
@@ -60,7 +84,10 @@ export async function takeSnapshot(
   });
   return {
     daemonSets: daemonSets.items.length,
-    images: imageRows(daemonSets.items, pods.items),
+    daemonSetsObserved: daemonSets.items.every(
+      (ds) => ds.status?.observedGeneration === ds.metadata?.generation,
+    ),
+    images: imageRows(daemonSets.items, pods.items, poolsOf(nodes.items)),
     workloads,
     ...(text === undefined
       ? {}
@@ -72,6 +99,7 @@ export async function takeSnapshot(
             ]),
           ),
           queueDepth: sumOf(text, "prepull_reconcile_queue_depth"),
+          reconcileRuns: sumOf(text, "prepull_reconcile_runs_total", { result: "ok" }),
         }),
   };
 }
@@ -82,7 +110,30 @@ function hasImage(status: V1ContainerStatus | undefined): boolean {
   return status.ready || status.state?.running !== undefined || status.state?.terminated?.exitCode === 0;
 }
 
-export function imageRows(daemonSets: readonly V1DaemonSet[], pods: readonly V1Pod[]): ImageRow[] {
+/** Node name → its pool (the plane's POOL_LABEL). */
+export function poolsOf(nodes: readonly V1Node[]): Map<string, string> {
+  return new Map(
+    nodes.map((node) => [node.metadata?.name ?? "", node.metadata?.labels?.[POOL_LABEL] ?? "?"]),
+  );
+}
+
+/**
+ * The node a DaemonSet pod is for: where it was scheduled, or before that the node the DaemonSet
+ * controller pinned it to (required node affinity on metadata.name).
+ */
+function targetNode(pod: V1Pod): string | undefined {
+  if (pod.spec?.nodeName) return pod.spec.nodeName;
+  const terms =
+    pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
+  const field = terms?.flatMap((term) => term.matchFields ?? []).find((f) => f.key === "metadata.name");
+  return field?.values?.[0];
+}
+
+export function imageRows(
+  daemonSets: readonly V1DaemonSet[],
+  pods: readonly V1Pod[],
+  poolOfNode: ReadonlyMap<string, string>,
+): ImageRow[] {
   const rows = new Map<string, ImageRow>();
   for (const daemonSet of daemonSets) {
     const uid = daemonSet.metadata?.uid;
@@ -92,11 +143,18 @@ export function imageRows(daemonSets: readonly V1DaemonSet[], pods: readonly V1P
     for (const container of template?.containers ?? []) {
       const image = container.image ?? "";
       if (image === "") continue;
-      const ready = own.filter((pod) =>
-        hasImage(pod.status?.containerStatuses?.find((status) => status.name === container.name)),
-      ).length;
-      const row = rows.get(image) ?? { image, ready: 0, eligible: 0 };
-      row.ready += ready;
+      const row = rows.get(image) ?? { image, ready: 0, eligible: 0, pools: {} };
+      for (const pod of own) {
+        const pool = poolOfNode.get(targetNode(pod) ?? "") ?? "?";
+        const count = row.pools[pool] ?? { ready: 0, eligible: 0 };
+        count.eligible += 1;
+        const status = pod.status?.containerStatuses?.find((s) => s.name === container.name);
+        if (hasImage(status)) {
+          count.ready += 1;
+          row.ready += 1;
+        }
+        row.pools[pool] = count;
+      }
       row.eligible += daemonSet.status?.desiredNumberScheduled ?? 0;
       rows.set(image, row);
     }

@@ -1,5 +1,6 @@
 // The demo's live table, rendered as lines of text from a snapshot. Pure.
-import type { Snapshot } from "./snapshot.ts";
+import { POOL_NAMES } from "../cluster/node-pools.ts";
+import type { ImageRow, Snapshot } from "./snapshot.ts";
 import { DEMO_NAMESPACE, RELEASE_NAMESPACE } from "./workloads.ts";
 
 function columns(rows: readonly (readonly string[])[]): string[] {
@@ -8,6 +9,15 @@ function columns(rows: readonly (readonly string[])[]): string[] {
     for (const [i, cell] of row.entries()) widths[i] = Math.max(widths[i] ?? 0, cell.length);
   }
   return rows.map((row) => `  ${row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join("  ")}`.trimEnd());
+}
+
+/** The plane's pools in their usual order, then any other pool a pod was found on. */
+function poolColumns(rows: readonly ImageRow[]): string[] {
+  const seen = new Set(rows.flatMap((row) => Object.keys(row.pools)));
+  return [
+    ...POOL_NAMES,
+    ...[...seen].filter((pool) => !(POOL_NAMES as readonly string[]).includes(pool)).sort(),
+  ];
 }
 
 export interface TableContext {
@@ -20,15 +30,24 @@ export interface TableContext {
 export function renderTable(snapshot: Snapshot, context: TableContext): string[] {
   const lines = [`prepull demo  +${context.elapsedSeconds.toFixed(0)}s  ${context.status}`, ""];
   lines.push(
-    `Images pre-pulled by prepull's DaemonSets (${snapshot.daemonSets} in namespace ${RELEASE_NAMESPACE})`,
+    `Images pre-pulled by prepull's DaemonSets (${snapshot.daemonSets} in namespace ${RELEASE_NAMESPACE}):`,
+    "nodes that have the image / nodes its workloads can run on, per node pool (-: none there)",
   );
   if (snapshot.images.length === 0) {
     lines.push(`  ${context.missingImagesNote}`);
   } else {
+    const pools = poolColumns(snapshot.images);
     lines.push(
       ...columns([
-        ["IMAGE", "NODES READY/ELIGIBLE"],
-        ...snapshot.images.map((row) => [row.image, `${row.ready}/${row.eligible}`]),
+        ["IMAGE", ...pools.map((pool) => `${pool.toUpperCase()} POOL`), "ALL NODES"],
+        ...snapshot.images.map((row) => [
+          row.image,
+          ...pools.map((pool) => {
+            const count = row.pools[pool];
+            return count === undefined ? "-" : `${count.ready}/${count.eligible}`;
+          }),
+          `${row.ready}/${row.eligible}`,
+        ]),
       ]),
     );
   }

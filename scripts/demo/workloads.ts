@@ -16,6 +16,8 @@ export interface Example {
   /** One line for the demo's legend. */
   what?: string;
   gpu?: boolean;
+  /** A nodeSelector on kubernetes.io/arch: the image has no arm64 variant. */
+  amd64Only?: boolean;
 }
 
 export const EXAMPLES: readonly Example[] = [
@@ -24,7 +26,8 @@ export const EXAMPLES: readonly Example[] = [
     image: "pytorch/pytorch:2.4.1-cuda12.4-cudnn9-runtime",
     optedIn: true,
     replicas: 3,
-    what: "a large image (about 7 GB) on the default pool",
+    amd64Only: true,
+    what: "a large amd64-only image (about 7 GB): the default pool, not arm64 or GPU nodes",
   },
   {
     name: "trainer",
@@ -70,6 +73,7 @@ export function exampleDeployment(example: Example): V1Deployment {
           ...(example.gpu
             ? { nodeSelector: { "nvidia.com/gpu.present": "true" }, tolerations: [GPU_TOLERATION] }
             : {}),
+          ...(example.amd64Only ? { nodeSelector: { "kubernetes.io/arch": "amd64" } } : {}),
         },
       },
     },

@@ -74,12 +74,13 @@ function stopOnSignals(
       { signal, timeoutSeconds: config.shutdownTimeoutSeconds },
       "shutting down: draining in-flight requests",
     );
-    // Unref'd: it only fires if the shutdown below has not exited the process by then.
+    // Held (not unref'd): the deadline stands whatever the shutdown waits on; a clean shutdown
+    // exits before it fires.
     setTimeout(() => {
       log.error("shutdown deadline passed: closing remaining connections");
       server.destroyConnections();
       process.exit(1);
-    }, config.shutdownTimeoutSeconds * 1000).unref();
+    }, config.shutdownTimeoutSeconds * 1000);
     shutDown(server, reconciler).then(
       () => {
         log.info("stopped");

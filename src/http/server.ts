@@ -1,4 +1,5 @@
 // Starting and stopping the built app: listen, keep the certificate fresh, drain on close.
+import type { Socket } from "node:net";
 import type { Logger } from "../log.ts";
 import type { App } from "./app.ts";
 import {
@@ -29,7 +30,43 @@ export interface RunningServer {
   destroyConnections(): void;
 }
 
+/** While draining, how often connections that never carried a request are looked at. */
+const SPARE_SWEEP_MS = 100;
+
+/**
+ * Connections that have not carried a request yet. Node's closeIdleConnections() leaves them open
+ * (it counts a connection as busy from its start until its first request, which is how
+ * headersTimeout reaches it) and server.close() stops the timer that would reap them. A client's
+ * spare connection (the apiserver's HTTP client dials ahead and keeps spares for 90 s) would then
+ * hold the drain open until the shutdown deadline.
+ */
+function spareConnections(app: App): { closeWhileDraining(): () => void } {
+  const unused = new Set<Socket>();
+  app.server.on("secureConnection", (socket: Socket) => {
+    unused.add(socket);
+    socket.once("close", () => unused.delete(socket));
+  });
+  app.server.on("request", (request) => unused.delete(request.socket));
+  return {
+    /**
+     * Closes each connection that is still unused at two sweeps in a row, so one whose first
+     * request is on its way (it connected just now) is not cut. Returns the stop function.
+     */
+    closeWhileDraining() {
+      let seen = new Set<Socket>();
+      const sweep = () => {
+        for (const socket of seen) if (unused.has(socket)) socket.destroy();
+        seen = new Set(unused);
+      };
+      sweep();
+      const timer = setInterval(sweep, SPARE_SWEEP_MS);
+      return () => clearInterval(timer);
+    },
+  };
+}
+
 export async function serve(app: App, options: ServeOptions): Promise<RunningServer> {
+  const spares = spareConnections(app);
   await app.listen({ host: options.host, port: options.port });
   const reloader: TlsReloader = watchTlsFiles({
     files: options.tlsFiles,
@@ -46,7 +83,13 @@ export async function serve(app: App, options: ServeOptions): Promise<RunningSer
     port: address.port,
     async close() {
       reloader.close();
-      await app.close();
+      const closed = app.close();
+      const stopSweeping = spares.closeWhileDraining();
+      try {
+        await closed;
+      } finally {
+        stopSweeping();
+      }
     },
     destroyConnections() {
       app.server.closeAllConnections();

@@ -1,6 +1,9 @@
 // The real entry point as a child process: runs on Node 24 from source, serves without a cluster
 // (saying so once), and drains in-flight requests on SIGTERM before exiting 0.
+import { once } from "node:events";
 import { Agent, request } from "node:https";
+import { connect as netConnect } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { connectionRefused, postJson, waitFor } from "../support/https-client.ts";
 import { type MainProcess, spawnMain } from "../support/main-process.ts";
@@ -133,6 +136,39 @@ describe("node src/main.ts", () => {
     expect(main.logs.map((line) => line.msg)).toEqual(
       expect.arrayContaining(["shutting down: draining in-flight requests", "stopped"]),
     );
+    expect(main.logs.filter((line) => line.level >= 50)).toEqual([]);
+  });
+
+  // A client's spare connection (the apiserver's HTTP client dials ahead and keeps spares idle
+  // for 90 s) carries no request: it must not hold the drain open until the deadline.
+  it("on SIGTERM closes a connection that never sent a request and exits 0", async () => {
+    const main = start({ SHUTDOWN_TIMEOUT_SECONDS: "5" });
+    const port = await main.listeningPort();
+    const spare = tlsConnect({ host: "127.0.0.1", port, ca, servername: "localhost" });
+    await once(spare, "secureConnect");
+    const closedByServer = once(spare, "close");
+
+    main.child.kill("SIGTERM");
+    expect(await main.exited).toEqual({ code: 0, signal: null });
+    await closedByServer;
+    expect(main.logs.filter((line) => line.level >= 50)).toEqual([]);
+  });
+
+  it("on SIGTERM also closes a spare connection whose TLS handshake ends after the signal", async () => {
+    const main = start({ SHUTDOWN_TIMEOUT_SECONDS: "5" });
+    const port = await main.listeningPort();
+    const raw = netConnect({ host: "127.0.0.1", port });
+    await once(raw, "connect");
+
+    main.child.kill("SIGTERM");
+    await waitFor("the listener to close", () => connectionRefused(port));
+    const spare = tlsConnect({ socket: raw, ca, servername: "localhost" });
+    const outcome = new Promise<string>((resolve) => {
+      spare.on("secureConnect", () => resolve("handshake done"));
+      spare.on("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    });
+    expect(await main.exited).toEqual({ code: 0, signal: null });
+    expect(await outcome).toBe("handshake done");
     expect(main.logs.filter((line) => line.level >= 50)).toEqual([]);
   });
 

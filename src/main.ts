@@ -74,18 +74,16 @@ function stopOnSignals(
       { signal, timeoutSeconds: config.shutdownTimeoutSeconds },
       "shutting down: draining in-flight requests",
     );
-    // Held (not unref'd): the deadline stands whatever the shutdown waits on; a clean shutdown
-    // exits before it fires.
+    // Unref'd: it only fires if something still holds the process open past the deadline. A clean
+    // shutdown leaves nothing running and the process exits by itself, after the log is written
+    // out (pino writes stdout asynchronously: an explicit exit could lose or reorder last lines).
     setTimeout(() => {
       log.error("shutdown deadline passed: closing remaining connections");
       server.destroyConnections();
       process.exit(1);
-    }, config.shutdownTimeoutSeconds * 1000);
+    }, config.shutdownTimeoutSeconds * 1000).unref();
     shutDown(server, reconciler).then(
-      () => {
-        log.info("stopped");
-        process.exit(0);
-      },
+      () => log.info("stopped"),
       (error: unknown) => {
         log.error({ err: error }, "error while shutting down; exiting");
         process.exit(1);

@@ -61,7 +61,9 @@ async function commandLine(pid: number): Promise<string[] | undefined> {
     if (state === "Z" || state === "X") return undefined;
     return raw.split("\0").filter((part) => part !== "");
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    // ENOENT: gone. ESRCH: exiting right now (reading /proc/<pid>/cmdline of a dying process).
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ESRCH") return undefined;
     throw error;
   }
 }

@@ -14,15 +14,28 @@ export interface ReconcileQueue {
   depth(): number;
 }
 
+/** How many hand-offs a RecordingQueue keeps: enough to inspect, bounded for a long-lived server. */
+export const RECORDING_QUEUE_LIMIT = 1000;
+
 /**
  * A queue that only records what it was given. It stands in for the reconciler where none runs
- * (no cluster configured) and lets tests observe exactly what admission handed over.
+ * (no cluster configured, or PREPULL_RECONCILER=off) and lets tests observe exactly what admission
+ * handed over. It keeps the most recent `limit` requests so an admission-only server that runs
+ * for months does not grow without bound.
  */
 export class RecordingQueue implements ReconcileQueue {
   readonly received: ReconcileRequest[] = [];
+  readonly limit: number;
+
+  constructor(limit = RECORDING_QUEUE_LIMIT) {
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new RangeError(`limit must be a positive integer: ${limit}`);
+    this.limit = limit;
+  }
 
   enqueue(request: ReconcileRequest): void {
     this.received.push({ ...request });
+    if (this.received.length > this.limit) this.received.splice(0, this.received.length - this.limit);
   }
 
   depth(): number {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { ContainerManifest, PrepullSettings, Shard } from "../../src/core/daemonset.ts";
+import type { ContainerManifest, Shard } from "../../src/core/daemonset.ts";
 import {
   daemonSetManifest,
   daemonSetName,
@@ -8,19 +8,7 @@ import {
   shardImages,
 } from "../../src/core/daemonset.ts";
 import { placementKey, placementOf } from "../../src/core/placement.ts";
-
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
-const settings: PrepullSettings = {
-  namespace: "prepull-system",
-  releaseName: "prepull",
-  sleeperImage: "ghcr.io/example/prepull:0.1.0",
-  sleeperPath: "/usr/local/bin/prepull-sleep",
-  maxUnavailable: "100%",
-  maxImagesPerDaemonSet: 0,
-  mirrorPullSecrets: false,
-  resources: { cpu: "1m", memory: "8Mi" },
-};
+import { DNS_LABEL, settings } from "./support/settings.ts";
 
 function images(count: number, from = 0): string[] {
   return Array.from({ length: count }, (_, i) => `registry.example.com/team/app-${from + i}:1.0`);

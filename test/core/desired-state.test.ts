@@ -4,20 +4,9 @@ import type { DesiredState, TrackedWorkload } from "../../src/core/desired-state
 import { desiredState, mirroredSecretName, workloadId } from "../../src/core/desired-state.ts";
 import { placementOf } from "../../src/core/placement.ts";
 import type { JsonObject, WorkloadKind } from "../../src/core/workload.ts";
+import { DNS_LABEL, settings } from "./support/settings.ts";
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-const settings: PrepullSettings = {
-  namespace: "prepull-system",
-  releaseName: "prepull",
-  sleeperImage: "ghcr.io/example/prepull:0.1.0",
-  sleeperPath: "/usr/local/bin/prepull-sleep",
-  maxUnavailable: "100%",
-  maxImagesPerDaemonSet: 0,
-  mirrorPullSecrets: false,
-  resources: { cpu: "1m", memory: "8Mi" },
-};
 
 const NGINX = "docker.io/library/nginx:1.25";
 const REDIS = "docker.io/library/redis:7";

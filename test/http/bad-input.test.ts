@@ -1,28 +1,21 @@
 // Every kind of bad input gets a 4xx whose JSON body names the problem, and the server keeps serving.
-import { Agent } from "node:https";
+import type { Agent } from "node:https";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type HttpsRequest, postJson, send } from "../support/https-client.ts";
 import { admissionReview, deployment } from "../support/reviews.ts";
-import { startTestServer, type TestServer } from "../support/test-server.ts";
-import { createCertificateAuthority, issueServingCertificate, makeTempDir } from "../support/tls.ts";
+import { startTrustedTestServer, type TestServer, type TrustedTestServer } from "../support/test-server.ts";
 
+let trusted: TrustedTestServer;
 let server: TestServer;
 let ca: string;
 let agent: Agent;
 
 beforeAll(async () => {
-  const dir = makeTempDir("bad-input");
-  const authority = createCertificateAuthority(dir, "ca");
-  const serving = issueServingCertificate(authority, dir, "serving");
-  ca = authority.certPem;
-  agent = new Agent({ keepAlive: true });
-  server = await startTestServer({ tlsFiles: { certFile: serving.certFile, keyFile: serving.keyFile } });
+  trusted = await startTrustedTestServer("bad-input");
+  ({ server, ca, agent } = trusted);
 });
 
-afterAll(async () => {
-  agent.destroy();
-  await server.close();
-});
+afterAll(() => trusted.close());
 
 const json = { "content-type": "application/json" };
 const good = () => admissionReview(deployment(), { uid: "good-uid" });

@@ -1,13 +1,12 @@
 // The admission contract over real HTTPS on loopback.
-import { Agent } from "node:https";
+import type { Agent } from "node:https";
 import { connect } from "node:tls";
 import fastJsonPatch, { type Operation } from "fast-json-patch";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { JsonObject } from "../../src/core/workload.ts";
 import { postJson, send } from "../support/https-client.ts";
 import { admissionReview, deployment } from "../support/reviews.ts";
-import { startTestServer, type TestServer } from "../support/test-server.ts";
-import { createCertificateAuthority, issueServingCertificate, makeTempDir } from "../support/tls.ts";
+import { startTrustedTestServer, type TestServer, type TrustedTestServer } from "../support/test-server.ts";
 
 interface ReviewReply {
   apiVersion: string;
@@ -15,23 +14,17 @@ interface ReviewReply {
   response: { uid: string; allowed: boolean; patchType?: string; patch?: string; warnings?: string[] };
 }
 
+let trusted: TrustedTestServer;
 let server: TestServer;
 let ca: string;
 let agent: Agent;
 
 beforeAll(async () => {
-  const dir = makeTempDir("mutate");
-  const authority = createCertificateAuthority(dir, "ca");
-  const serving = issueServingCertificate(authority, dir, "serving");
-  ca = authority.certPem;
-  agent = new Agent({ keepAlive: true });
-  server = await startTestServer({ tlsFiles: { certFile: serving.certFile, keyFile: serving.keyFile } });
+  trusted = await startTrustedTestServer("mutate");
+  ({ server, ca, agent } = trusted);
 });
 
-afterAll(async () => {
-  agent.destroy();
-  await server.close();
-});
+afterAll(() => trusted.close());
 
 async function admit(review: JsonObject): Promise<ReviewReply> {
   const reply = await postJson(server.port, ca, review, agent);

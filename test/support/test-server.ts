@@ -1,10 +1,13 @@
 // The real app on loopback with a generated certificate, as tests and the bench use it.
+import { rmSync } from "node:fs";
+import { Agent } from "node:https";
 import { Registry } from "prom-client";
 import { type App, buildApp } from "../../src/http/app.ts";
 import { type RunningServer, serve } from "../../src/http/server.ts";
 import { readTlsMaterial, type TlsFiles } from "../../src/http/tls.ts";
 import { createLogger } from "../../src/log.ts";
 import { RecordingQueue } from "../../src/reconcile/queue.ts";
+import { createCertificateAuthority, issueServingCertificate, makeTempDir } from "./tls.ts";
 
 export type LogRecord = { level: number; msg: string } & Record<string, unknown>;
 
@@ -46,4 +49,34 @@ export async function startTestServer(options: TestServerOptions): Promise<TestS
     tlsPollIntervalMs: options.tlsPollIntervalMs,
   });
   return { app, running, port: running.port, queue, registry, logs, close: () => running.close() };
+}
+
+export interface TrustedTestServer {
+  server: TestServer;
+  /** PEM of the CA that signed the server's certificate. */
+  ca: string;
+  /** A keep-alive agent: one connection carries the tests' requests, as with the apiserver. */
+  agent: Agent;
+  close(): Promise<void>;
+}
+
+/** The app on loopback with a throwaway CA and serving certificate, plus a keep-alive client agent. */
+export async function startTrustedTestServer(name: string): Promise<TrustedTestServer> {
+  const dir = makeTempDir(name);
+  const authority = createCertificateAuthority(dir, "ca");
+  const serving = issueServingCertificate(authority, dir, "serving");
+  const agent = new Agent({ keepAlive: true });
+  const server = await startTestServer({
+    tlsFiles: { certFile: serving.certFile, keyFile: serving.keyFile },
+  });
+  return {
+    server,
+    ca: authority.certPem,
+    agent,
+    async close() {
+      agent.destroy();
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

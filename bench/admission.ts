@@ -143,8 +143,8 @@ function coreOnly(body: string, iterations: number): number {
 
 async function runClient(opts: Options): Promise<void> {
   const dir = makeTempDir("bench");
-  const ca = createCertificateAuthority(dir, "ca");
-  const serving = issueServingCertificate(ca, dir, "serving");
+  const ca = await createCertificateAuthority(dir, "ca");
+  const serving = await issueServingCertificate(ca, dir, "serving");
   const files = { certFile: serving.certFile, keyFile: serving.keyFile };
   const worker = new Worker(new URL(import.meta.url), { workerData: files });
   const [{ port }] = (await once(worker, "message")) as [{ port: number }];

@@ -302,10 +302,10 @@ describe("loadConfig", () => {
 });
 
 describe("configuration errors in the real process", () => {
-  beforeAll(() => {
-    const ca = createCertificateAuthority(directory, "ca");
-    const serving = issueServingCertificate(ca, directory, "serving");
-    const other = issueServingCertificate(ca, directory, "other");
+  beforeAll(async () => {
+    const ca = await createCertificateAuthority(directory, "ca");
+    const serving = await issueServingCertificate(ca, directory, "serving");
+    const other = await issueServingCertificate(ca, directory, "other");
     certFile = serving.certFile;
     keyFile = serving.keyFile;
     otherKeyFile = other.keyFile;

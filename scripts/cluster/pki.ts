@@ -140,6 +140,24 @@ export async function issueCertificate(request: LeafRequest): Promise<Certificat
   return files;
 }
 
+/** A serving certificate for 127.0.0.1 and localhost: prepull on loopback, as the demo and tests run it. */
+export function issueLoopbackServingCertificate(
+  ca: CertificateFiles,
+  dir: string,
+  name: string,
+  commonName: string = name,
+): Promise<CertificateFiles> {
+  return issueCertificate({
+    ca,
+    dir,
+    name,
+    commonName,
+    usage: "server",
+    ipAddresses: ["127.0.0.1"],
+    dnsNames: ["localhost"],
+  });
+}
+
 /** The key pair kube-apiserver signs ServiceAccount tokens with (and verifies them by). */
 export async function createSigningKeyPair(
   dir: string,

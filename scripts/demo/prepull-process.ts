@@ -6,7 +6,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type ClusterPaths, REPO_ROOT } from "../cluster/paths.ts";
-import { createCertificateAuthority, issueCertificate } from "../cluster/pki.ts";
+import { createCertificateAuthority, issueLoopbackServingCertificate } from "../cluster/pki.ts";
 import { freeLoopbackPort } from "../cluster/ports.ts";
 import { get, isHealthy, type TlsClient, waitUntil } from "../cluster/probe.ts";
 import { isOurProcess, readPid, startProcess, stopProcess } from "../cluster/processes.ts";
@@ -42,15 +42,7 @@ export async function ensureDemoPrepull(paths: ClusterPaths, log: Progress): Pro
   }
 
   const ca = await createCertificateAuthority(dir, "ca", "prepull-demo-webhook-ca");
-  const serving = await issueCertificate({
-    ca,
-    dir,
-    name: "serving",
-    commonName: "prepull-demo",
-    usage: "server",
-    ipAddresses: ["127.0.0.1"],
-    dnsNames: ["localhost"],
-  });
+  const serving = await issueLoopbackServingCertificate(ca, dir, "serving", "prepull-demo");
   const port = await freeLoopbackPort();
   await writeFile(infoFile, JSON.stringify({ port }));
   // Flags rather than environment: they put the state directory on the command line, which is

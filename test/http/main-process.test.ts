@@ -14,10 +14,10 @@ let env: Record<string, string>;
 let ca: string;
 const started: MainProcess[] = [];
 
-beforeAll(() => {
+beforeAll(async () => {
   const dir = makeTempDir("main");
-  const authority = createCertificateAuthority(dir, "ca");
-  const serving = issueServingCertificate(authority, dir, "serving");
+  const authority = await createCertificateAuthority(dir, "ca");
+  const serving = await issueServingCertificate(authority, dir, "serving");
   ca = authority.certPem;
   env = { TLS_CERT_FILE: serving.certFile, TLS_KEY_FILE: serving.keyFile, HOST: "127.0.0.1", PORT: "0" };
 });

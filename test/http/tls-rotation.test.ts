@@ -61,10 +61,10 @@ let secondCa: string;
 
 beforeAll(async () => {
   const dir = makeTempDir("rotation");
-  const ca1 = createCertificateAuthority(dir, "ca1");
-  const ca2 = createCertificateAuthority(dir, "ca2");
-  first = issueServingCertificate(ca1, dir, "first");
-  second = issueServingCertificate(ca2, dir, "second");
+  const ca1 = await createCertificateAuthority(dir, "ca1");
+  const ca2 = await createCertificateAuthority(dir, "ca2");
+  first = await issueServingCertificate(ca1, dir, "first");
+  second = await issueServingCertificate(ca2, dir, "second");
   cas = [ca1.certPem, ca2.certPem];
   secondCa = ca2.certPem;
   volume = new SecretVolume(join(dir, "secret"));

@@ -63,8 +63,8 @@ export interface TrustedTestServer {
 /** The app on loopback with a throwaway CA and serving certificate, plus a keep-alive client agent. */
 export async function startTrustedTestServer(name: string): Promise<TrustedTestServer> {
   const dir = makeTempDir(name);
-  const authority = createCertificateAuthority(dir, "ca");
-  const serving = issueServingCertificate(authority, dir, "serving");
+  const authority = await createCertificateAuthority(dir, "ca");
+  const serving = await issueServingCertificate(authority, dir, "serving");
   const agent = new Agent({ keepAlive: true });
   const server = await startTestServer({
     tlsFiles: { certFile: serving.certFile, keyFile: serving.keyFile },

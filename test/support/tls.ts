@@ -1,10 +1,15 @@
-// Throwaway certificates for tests: a CA and serving certificates for 127.0.0.1/localhost, made
-// with the openssl CLI in a temporary directory. EC P-256 keeps generation to a few milliseconds.
-import { execFileSync } from "node:child_process";
-import { randomBytes, X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+// Throwaway certificates for tests: a CA and serving certificates for 127.0.0.1/localhost in a
+// temporary directory, made by the plane's own openssl helpers (scripts/cluster/pki.ts) and read
+// back as PEM, since the HTTPS tests compare certificates and pin CAs.
+import { X509Certificate } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import {
+  createCertificateAuthority as createCa,
+  issueLoopbackServingCertificate,
+} from "../../scripts/cluster/pki.ts";
 
 export interface CertificateAuthority {
   name: string;
@@ -26,72 +31,24 @@ export function makeTempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `prepull-${prefix}-`));
 }
 
-function openssl(args: string[]): void {
-  execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
-}
-
-const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-
-export function createCertificateAuthority(dir: string, name: string): CertificateAuthority {
-  const certFile = join(dir, `${name}.crt`);
-  const keyFile = join(dir, `${name}.key`);
-  openssl([
-    "req",
-    "-x509",
-    "-new",
-    ...EC_KEY,
-    "-keyout",
-    keyFile,
-    "-out",
-    certFile,
-    "-days",
-    "2",
-    "-subj",
-    `/CN=${name}`,
-    "-addext",
-    "basicConstraints=critical,CA:TRUE",
-    "-addext",
-    "keyUsage=critical,keyCertSign,cRLSign",
-  ]);
-  return { name, certFile, keyFile, certPem: readFileSync(certFile, "utf8") };
+export async function createCertificateAuthority(dir: string, name: string): Promise<CertificateAuthority> {
+  const files = await createCa(dir, name, name);
+  return { name, certFile: files.cert, keyFile: files.key, certPem: await readFile(files.cert, "utf8") };
 }
 
 /** A serving certificate for 127.0.0.1 and localhost, signed by `ca`, written as `<name>.crt/.key`. */
-export function issueServingCertificate(
+export async function issueServingCertificate(
   ca: CertificateAuthority,
   dir: string,
   name: string,
-): ServingCertificate {
-  const certFile = join(dir, `${name}.crt`);
-  const keyFile = join(dir, `${name}.key`);
-  const csrFile = join(dir, `${name}.csr`);
-  const extFile = join(dir, `${name}.ext`);
-  writeFileSync(extFile, "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
-  openssl(["req", "-new", ...EC_KEY, "-keyout", keyFile, "-out", csrFile, "-subj", `/CN=${name}`]);
-  openssl([
-    "x509",
-    "-req",
-    "-in",
-    csrFile,
-    "-CA",
-    ca.certFile,
-    "-CAkey",
-    ca.keyFile,
-    "-out",
-    certFile,
-    "-days",
-    "2",
-    "-set_serial",
-    `0x${randomBytes(8).toString("hex")}`,
-    "-extfile",
-    extFile,
-  ]);
-  const certPem = readFileSync(certFile, "utf8");
+): Promise<ServingCertificate> {
+  const files = await issueLoopbackServingCertificate({ cert: ca.certFile, key: ca.keyFile }, dir, name);
+  const certPem = await readFile(files.cert, "utf8");
   return {
-    certFile,
-    keyFile,
+    certFile: files.cert,
+    keyFile: files.key,
     certPem,
-    keyPem: readFileSync(keyFile, "utf8"),
+    keyPem: await readFile(files.key, "utf8"),
     fingerprint256: new X509Certificate(certPem).fingerprint256,
   };
 }

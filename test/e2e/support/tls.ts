@@ -6,7 +6,7 @@ import { join } from "node:path";
 import {
   type CertificateFiles,
   createCertificateAuthority,
-  issueCertificate,
+  issueLoopbackServingCertificate,
 } from "../../../scripts/cluster/pki.ts";
 
 export interface ServingTls {
@@ -20,14 +20,6 @@ export interface ServingTls {
 export async function throwawayServingTls(): Promise<ServingTls> {
   const dir = await mkdtemp(join(tmpdir(), "prepull-e2e-tls-"));
   const ca = await createCertificateAuthority(dir, "ca", "prepull-e2e-webhook-ca");
-  const serving = await issueCertificate({
-    ca,
-    dir,
-    name: "serving",
-    commonName: "prepull-e2e",
-    usage: "server",
-    ipAddresses: ["127.0.0.1"],
-    dnsNames: ["localhost"],
-  });
+  const serving = await issueLoopbackServingCertificate(ca, dir, "serving", "prepull-e2e");
   return { dir, ca, serving, caBundle: (await readFile(ca.cert)).toString("base64") };
 }

@@ -46,13 +46,6 @@ export interface ApplierOptions {
   retry?: RetryOptions;
 }
 
-export interface SyncResult {
-  written: number;
-  deleted: number;
-  /** True when the run stopped early because canWrite() turned false. */
-  interrupted: boolean;
-}
-
 interface Record_ {
   uid: string;
   generation: number;
@@ -111,11 +104,9 @@ export class OwnedObjectApplier {
     desired: readonly object[],
     live: readonly JsonObject[],
     canWrite: () => boolean,
-  ): Promise<SyncResult> {
-    const applied = await this.apply(kind, desired, live, canWrite);
-    if (applied.interrupted) return applied;
-    const pruned = await this.prune(kind, desired, live, canWrite);
-    return { written: applied.written, deleted: pruned.deleted, interrupted: pruned.interrupted };
+  ): Promise<void> {
+    await this.apply(kind, desired, live, canWrite);
+    await this.prune(kind, desired, live, canWrite);
   }
 
   /** The apply half of sync: creates and updates, no deletion. */
@@ -124,26 +115,16 @@ export class OwnedObjectApplier {
     desired: readonly object[],
     live: readonly JsonObject[],
     canWrite: () => boolean,
-  ): Promise<SyncResult> {
-    const result: SyncResult = { written: 0, deleted: 0, interrupted: false };
+  ): Promise<void> {
     const liveByName = this.#owned(live);
-    const failures: unknown[] = [];
-    for (const manifest of desired.map(toJsonObject)) {
+    const writes = desired.map(toJsonObject).flatMap((manifest) => {
       const name = nameOf(manifest);
       const { manifest: hashed, hash } = withSpecHash(manifest);
       const current = liveByName.get(name);
-      if (this.#upToDate(kind, name, hashed, hash, current)) continue;
-      if (!canWrite()) return { ...result, interrupted: true };
-      try {
-        await this.#apply(kind, name, hashed, hash, current);
-        result.written++;
-      } catch (error) {
-        failures.push(error);
-        this.#options.logger.error({ err: error, kind, name }, "apply failed");
-      }
-    }
-    throwIfAny(failures, `${kind} apply`);
-    return result;
+      if (this.#upToDate(kind, name, hashed, hash, current)) return [];
+      return [{ name, write: () => this.#apply(kind, name, hashed, hash, current) }];
+    });
+    await writeEach(kind, "apply", writes, canWrite, this.#options.logger);
   }
 
   /** The delete half of sync: owned objects whose names are not desired. */
@@ -152,22 +133,12 @@ export class OwnedObjectApplier {
     desired: readonly object[],
     live: readonly JsonObject[],
     canWrite: () => boolean,
-  ): Promise<SyncResult> {
-    const result: SyncResult = { written: 0, deleted: 0, interrupted: false };
+  ): Promise<void> {
     const desiredNames = new Set(desired.map(toJsonObject).map(nameOf));
-    const failures: unknown[] = [];
-    for (const [name, object] of this.#owned(live)) {
-      if (desiredNames.has(name)) continue;
-      if (!canWrite()) return { ...result, interrupted: true };
-      try {
-        if (await this.#delete(kind, name, object)) result.deleted++;
-      } catch (error) {
-        failures.push(error);
-        this.#options.logger.error({ err: error, kind, name }, "delete failed");
-      }
-    }
-    throwIfAny(failures, `${kind} delete`);
-    return result;
+    const deletes = [...this.#owned(live)]
+      .filter(([name]) => !desiredNames.has(name))
+      .map(([name, object]) => ({ name, write: () => this.#delete(kind, name, object) }));
+    await writeEach(kind, "delete", deletes, canWrite, this.#options.logger);
   }
 
   #owned(live: readonly JsonObject[]): Map<string, JsonObject> {
@@ -207,8 +178,7 @@ export class OwnedObjectApplier {
     if (kind === "Secret")
       return (
         current.type === desired.type &&
-        isSubset(desired.data ?? {}, current.data ?? {}) &&
-        isSubset(current.data ?? {}, desired.data ?? {})
+        canonicalJson(desired.data ?? {}) === canonicalJson(current.data ?? {})
       );
     if (!isSubset(desired.spec, current.spec)) return false;
     this.#records.set(`${kind}/${name}`, {
@@ -298,8 +268,28 @@ export class OwnedObjectApplier {
   }
 }
 
-function throwIfAny(failures: readonly unknown[], what: string): void {
-  if (failures.length > 0) throw new AggregateError(failures, `${failures.length} ${what}(s) failed`);
+/**
+ * Runs the writes one at a time, stopping before the next one when canWrite() turns false. Every
+ * write is attempted; failures are logged and then thrown together, so the run is retried.
+ */
+async function writeEach(
+  kind: OwnedKind,
+  what: "apply" | "delete",
+  writes: readonly { name: string; write: () => Promise<unknown> }[],
+  canWrite: () => boolean,
+  logger: Logger,
+): Promise<void> {
+  const failures: unknown[] = [];
+  for (const { name, write } of writes) {
+    if (!canWrite()) return;
+    try {
+      await write();
+    } catch (error) {
+      failures.push(error);
+      logger.error({ err: error, kind, name }, `${what} failed`);
+    }
+  }
+  if (failures.length > 0) throw new AggregateError(failures, `${failures.length} ${kind} ${what}(s) failed`);
 }
 
 /** A manifest type (an interface, without an index signature) seen as the plain JSON it is. */

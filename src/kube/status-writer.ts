@@ -15,7 +15,7 @@
 // through requestLater (which schedules another reconcile).
 import { randomBytes } from "node:crypto";
 import type { JsonObject, WorkloadKey } from "../core/workload.ts";
-import { isJsonObject } from "../core/workload.ts";
+import { annotationsOf, isJsonObject, WORKLOAD_KINDS } from "../core/workload.ts";
 import type { Logger } from "../log.ts";
 import type { WorkloadStatus } from "../reconcile/status.ts";
 import { KubeApiError, type KubeRest } from "./rest.ts";
@@ -176,6 +176,9 @@ export class StatusWriter {
         if (reported.has(signature)) continue;
         const message = `Pre-pulling ${image.image} failed on ${failure.nodes} of ${image.eligible} nodes: ${failure.reason}${failure.message === "" ? "" : `: ${failure.message}`}`;
         await this.#event(status.workload, object, PULL_FAILED_REASON, message);
+        // Recorded at once: if a later Event of this pass fails, the retry must not repeat this one.
+        reported.add(signature);
+        this.#reported.set(status.id, reported);
       }
     }
     // Forget what recovered, so a new failure of the same image is reported again.
@@ -213,14 +216,12 @@ export class StatusWriter {
 }
 
 function annotationOf(object: JsonObject): string | undefined {
-  const metadata = isJsonObject(object.metadata) ? object.metadata : {};
-  const annotations = isJsonObject(metadata.annotations) ? metadata.annotations : {};
-  const value = annotations[STATUS_ANNOTATION];
-  return typeof value === "string" ? value : undefined;
+  return annotationsOf(object)[STATUS_ANNOTATION];
 }
 
 function apiVersionOf(kind: WorkloadKey["kind"]): string {
-  return kind === "Deployment" || kind === "StatefulSet" ? "apps/v1" : "batch/v1";
+  const { group, version } = WORKLOAD_KINDS[kind];
+  return `${group}/${version}`;
 }
 
 async function forEachConcurrently<T>(

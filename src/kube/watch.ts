@@ -68,9 +68,9 @@ export class ResourceWatch {
       options.labelSelector,
       options.fieldSelector,
     );
-    this.#listWatch.on(ADD, (object) => this.#event("add", object));
-    this.#listWatch.on(UPDATE, (object) => this.#event("update", object));
-    this.#listWatch.on(DELETE, (object) => this.#event("delete", object));
+    this.#listWatch.on(ADD, (object) => this.#options.onEvent("add", object));
+    this.#listWatch.on(UPDATE, (object) => this.#options.onEvent("update", object));
+    this.#listWatch.on(DELETE, (object) => this.#options.onEvent("delete", object));
     this.#listWatch.on(ERROR, (error: unknown) => this.#failed(error));
   }
 
@@ -96,10 +96,6 @@ export class ResourceWatch {
     return this.#listWatch.list(namespace);
   }
 
-  get(name: string, namespace?: string): CachedObject | undefined {
-    return this.#listWatch.get(name, namespace);
-  }
-
   /** Errors inside list or watch reach the ERROR callback; this catches the rest (authentication). */
   #run(): void {
     this.#listWatch.start().catch((error: unknown) => this.#failed(error));
@@ -109,10 +105,6 @@ export class ResourceWatch {
     this.#listed = true;
     this.#restartDelayMs = this.#options.restartBaseMs ?? 1_000;
     this.#options.onListed?.();
-  }
-
-  #event(type: WatchEventType, object: CachedObject): void {
-    this.#options.onEvent(type, object);
   }
 
   #failed(error: unknown): void {

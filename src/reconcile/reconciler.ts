@@ -114,10 +114,18 @@ export class Reconciler {
     if (isLeader()) {
       // Secrets first so that a DaemonSet never references a mirror that does not exist yet;
       // stale mirrors go last, after no DaemonSet references them any more.
-      const secrets = await this.#mirroredSecrets(desired.secrets);
-      await attempt(() => applier.apply("Secret", secrets, sources.secrets(), isLeader));
+      // A source Secret that cannot be read fails this run (and so it is retried), but must not
+      // hold up the DaemonSets; nor may a partial list of mirrors prune the rest.
+      let secrets: JsonObject[] | undefined;
+      await attempt(async () => {
+        secrets = await this.#mirroredSecrets(desired.secrets);
+      });
+      const mirrors = secrets;
+      if (mirrors !== undefined)
+        await attempt(() => applier.apply("Secret", mirrors, sources.secrets(), isLeader));
       await attempt(() => applier.sync("DaemonSet", desired.daemonSets, sources.daemonSets(), isLeader));
-      await attempt(() => applier.prune("Secret", secrets, sources.secrets(), isLeader));
+      if (mirrors !== undefined)
+        await attempt(() => applier.prune("Secret", mirrors, sources.secrets(), isLeader));
     }
 
     lap("writes");
@@ -147,14 +155,19 @@ export class Reconciler {
   /** Copies of the source pull Secrets, as manifests to apply; a missing source is skipped. */
   async #mirroredSecrets(plans: readonly MirroredSecretPlan[]): Promise<JsonObject[]> {
     const { rest, settings, logger } = this.#deps;
+    const sources = await Promise.all(
+      plans.map(({ source }) =>
+        rest.getOptional(
+          `/api/v1/namespaces/${encodeURIComponent(source.namespace)}/secrets/${encodeURIComponent(source.name)}`,
+        ),
+      ),
+    );
     const out: JsonObject[] = [];
-    for (const plan of plans) {
-      const { namespace, name } = plan.source;
-      const source = await rest.getOptional(
-        `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`,
-      );
+    for (const [index, plan] of plans.entries()) {
+      const source = sources[index];
       if (source === undefined) {
         // The kubelet then pulls without it, which works with node-level credentials.
+        const { namespace, name } = plan.source;
         logger.warn({ secret: `${namespace}/${name}` }, "pull secret to mirror does not exist");
         continue;
       }

@@ -46,18 +46,6 @@ export function trackedWorkloadOf(
   };
 }
 
-export function trackedWorkloads(
-  observed: Iterable<ObservedWorkload>,
-  excluded: ReadonlySet<string>,
-): TrackedWorkload[] {
-  const out: TrackedWorkload[] = [];
-  for (const item of observed) {
-    const tracked = trackedWorkloadOf(item, excluded);
-    if (tracked !== undefined) out.push(tracked);
-  }
-  return out;
-}
-
 /**
  * What about an object matters to desired state: two versions with equal fingerprints give equal
  * desired state, so a watch event that leaves it unchanged (a status update, replicas scaling,

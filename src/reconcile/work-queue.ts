@@ -56,7 +56,6 @@ export class CoalescingQueue implements ReconcileQueue {
   #cancelTimer: (() => void) | undefined;
   #running: Promise<void> | undefined;
   #stopped = false;
-  #runs = 0;
 
   constructor(options: CoalescingQueueOptions) {
     this.#options = options;
@@ -84,15 +83,6 @@ export class CoalescingQueue implements ReconcileQueue {
 
   depth(): number {
     return this.#pendingRequests;
-  }
-
-  /** Runs started so far. */
-  runs(): number {
-    return this.#runs;
-  }
-
-  busy(): boolean {
-    return this.#running !== undefined || this.#urgentSince !== undefined || this.#lazySince !== undefined;
   }
 
   /** Stops scheduling and waits for a run in progress to finish. */
@@ -123,7 +113,6 @@ export class CoalescingQueue implements ReconcileQueue {
     this.#urgentSince = undefined;
     this.#lazySince = undefined;
     this.#pendingRequests = 0;
-    this.#runs++;
     this.#running = this.#runOnce().finally(() => {
       this.#running = undefined;
       this.#schedule();

@@ -142,8 +142,9 @@ test(`a burst of ${BURST} annotated Deployments: exact image set, a handful of w
   );
   expect(followerWrites).toBe(0);
   expect(leaderWrites).toBeGreaterThan(0);
-  // Coalesced: fewer writes than workloads (how many fewer depends on the burst's pace; reported above).
-  expect(leaderWrites).toBeLessThan(BURST);
+  // Coalesced into a handful of writes, not one per workload (1 on a quiet machine, up to 6 seen
+  // with both cores saturated; the exact count is reported above).
+  expect(leaderWrites).toBeLessThanOrEqual(10);
 });
 
 test("the leader SIGKILLed mid-burst: the other replica takes over when the lease expires; final state exact", async () => {

@@ -115,7 +115,13 @@ test("the status annotation counts ready nodes; a pull failure shows in it, in a
   expect(event.message).toContain(message);
 
   // Only on change: a later reconcile with the same failure does not repeat the Event.
-  reconciler?.queue.enqueue({ kind: "Deployment", namespace, name: "app", operation: "UPDATE" });
+  if (reconciler === undefined) throw new Error("the reconciler did not start");
+  const runs = async () => sumOf(await registry.metrics(), "prepull_reconcile_runs_total", { result: "ok" });
+  const runsBefore = await runs();
+  reconciler.queue.enqueue({ kind: "Deployment", namespace, name: "app", operation: "UPDATE" });
+  // A reconcile must really happen after the kick, or the check below proves nothing...
+  await waitFor("a reconcile after the kick", async () => ((await runs()) > runsBefore ? true : undefined));
+  // ...and its status pass runs in the background: give it time to (wrongly) emit again.
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   const events = await adminClients().core.listNamespacedEvent({ namespace });
   expect(events.items.filter((e) => e.reason === PULL_FAILED_REASON)).toHaveLength(1);

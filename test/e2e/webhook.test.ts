@@ -140,7 +140,9 @@ describe("admission through the real apiserver", () => {
     });
     // Answered: prepull saw it and its patch is in the dry-run result...
     expect(await deploymentCreates()).toBe(before + 1);
-    expect(answer.metadata?.annotations?.[TRACKED_IMAGES]).toBeDefined();
+    expect(answer.metadata?.annotations?.[TRACKED_IMAGES]).toBe(
+      imageSetDigest(["registry.k8s.io/pause:3.10"]),
+    );
     expect(prepull.output()).toMatch(/"name":"dry"[^\n]*"dryRun":true|"dryRun":true[^\n]*"name":"dry"/);
 
     // ...and nothing stayed: no object. (prepull skips the reconcile hand-off for dry runs; its

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds, once, the binaries of the local control plane and caches them outside the repository,
-# keyed by version: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (from
-# k8s.io/kubernetes through hack/kube), etcd, kwok and helm. A warm cache builds nothing.
-# Prints the bin directory on the last line of stdout.
+# keyed by version: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kubelet
+# (from k8s.io/kubernetes through hack/kube), etcd, kwok and helm; for the real node also
+# containerd (with its runc shim and ctr), crictl, crane (images without Docker) and prepull's own
+# static prepull-sleep. A warm cache builds nothing. Prints the bin directory on the last line of stdout.
 set -euo pipefail
 
 # Versions: the single place they are set.
@@ -10,6 +11,11 @@ KUBE_VERSION="v1.37.2" # keep in step with hack/kube/go.mod
 ETCD_VERSION="v3.6.16" # keep in step with hack/etcd/go.mod
 KWOK_VERSION="v0.8.0"
 HELM_VERSION="v3.22.0"
+# The real node's parts live in the same directory; each records its version in <name>.version,
+# so bumping one rebuilds only that one.
+CONTAINERD_VERSION="v2.4.2"
+CRICTL_VERSION="v1.37.0"
+CRANE_VERSION="v0.22.1"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${PREPULL_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/prepull}"
@@ -53,6 +59,17 @@ build_kube() {
   (cd "$ROOT/hack/kube" && go build -ldflags "$(kube_ldflags)" -o "$BIN/$1" "k8s.io/kubernetes/cmd/$1")
 }
 
+# Marks a binary built at a version (see versioned below).
+stamp() { echo "$2" > "$BIN/$1.version"; }
+versioned() { # name, version, then the command that produces $BIN/name
+  local name="$1" version="$2"; shift 2
+  if [[ -x "$BIN/$name" && "$(cat "$BIN/$name.version" 2>/dev/null)" != "$version" ]]; then
+    rm -f "$BIN/$name"
+  fi
+  build "$name" "$@"
+  stamp "$name" "$version"
+}
+
 for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
   build "$cmd" build_kube "$cmd"
 done
@@ -63,6 +80,26 @@ build_etcd() {
 build etcd build_etcd
 build kwok env GOBIN="$BIN" go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 build helm env GOBIN="$BIN" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+
+# The real node (scripts/cluster/real-node/). The kubelet comes from the same wrapper module as
+# the control plane. containerd without cgo: the btrfs/zfs/devmapper snapshotters need C
+# libraries and the node uses overlayfs.
+versioned kubelet "$KUBE_VERSION" build_kube kubelet
+CONTAINERD_TAGS="no_btrfs no_zfs no_devmapper"
+for cmd in containerd containerd-shim-runc-v2 ctr; do
+  versioned "$cmd" "$CONTAINERD_VERSION" env GOBIN="$BIN" go install -tags "$CONTAINERD_TAGS" \
+    -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION" \
+    "github.com/containerd/containerd/v2/cmd/$cmd@$CONTAINERD_VERSION"
+done
+versioned crictl "$CRICTL_VERSION" env GOBIN="$BIN" go install -ldflags "-s -w" \
+  "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
+versioned crane "$CRANE_VERSION" env GOBIN="$BIN" go install -ldflags "-s -w" \
+  "github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION"
+# prepull's own sleeper, built from this checkout: the real node's pause image and the pre-pull
+# DaemonSets' init container both run it. Rebuilt when its source changes.
+SLEEP_HASH="$(cat "$ROOT/cmd/prepull-sleep/go.mod" "$ROOT/cmd/prepull-sleep/main.go" | sha256sum | cut -c1-16)"
+build_sleeper() { (cd "$ROOT/cmd/prepull-sleep" && go build -ldflags "-s -w" -o "$BIN/prepull-sleep" .); }
+versioned prepull-sleep "$SLEEP_HASH" build_sleeper
 
 log "all binaries ready in $BIN"
 echo "$BIN"

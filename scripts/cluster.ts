@@ -1,4 +1,6 @@
 // npm run cluster:up [-- --nodes N --gpu-nodes N --arm64-nodes N]   start (or reuse) the local plane
+//   (with the real node; PREPULL_REAL_NODE=off for none, PREPULL_REGISTRY_MBPS and
+//   PREPULL_LARGE_IMAGE_MIB set its registry's rate and its large test image's size)
 // npm run cluster:down                                               stop it and remove its state
 // node scripts/cluster.ts status                                     say whether it runs, and where
 //
@@ -10,7 +12,7 @@ import { describe } from "./cluster/nodes.ts";
 import { clusterPaths } from "./cluster/paths.ts";
 import { downPlane, healthyState, upPlane } from "./cluster/plane.ts";
 import { progress } from "./cluster/progress.ts";
-import { apiserverUrl } from "./cluster/state.ts";
+import { apiserverUrl, type PlaneState } from "./cluster/state.ts";
 
 const USAGE =
   "usage: node scripts/cluster.ts up [--nodes N] [--gpu-nodes N] [--arm64-nodes N] | down | status";
@@ -21,6 +23,12 @@ function count(flag: string, value: string | undefined, fallback: number): numbe
   if (!Number.isInteger(n) || n < 0 || n > 5000)
     throw new Error(`--${flag} must be an integer from 0 to 5000, got "${value}"`);
   return n;
+}
+
+function realNodeLine(state: PlaneState): string {
+  return state.realNode.enabled
+    ? `real node ${state.realNode.nodeName} (kubelet + containerd; registry ${state.realNode.registryBytesPerSecond / 1e6} MB/s)`
+    : `no real node (${state.realNode.reason})`;
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -53,7 +61,7 @@ async function main(argv: string[]): Promise<void> {
       // A person asked for this plane: a test run that started it earlier must not stop it now.
       await rm(paths.startedByTests, { force: true });
       log(
-        `plane ${plane.reused ? "reused" : "started"}: ${apiserverUrl(plane.state)}, nodes ${describe(pools)}`,
+        `plane ${plane.reused ? "reused" : "started"}: ${apiserverUrl(plane.state)}, simulated nodes ${describe(pools)}, ${realNodeLine(plane.state)}`,
       );
       console.error(
         `\n  export KUBECONFIG=${plane.kubeconfig}\n  ${plane.state.binDir}/kubectl get nodes -L prepull.dev/pool\n`,
@@ -73,7 +81,7 @@ async function main(argv: string[]): Promise<void> {
         return;
       }
       console.error(
-        `running since ${state.startedAt}: ${apiserverUrl(state)}, Kubernetes ${state.kubernetesVersion}, nodes ${describe(state.pools)}`,
+        `running since ${state.startedAt}: ${apiserverUrl(state)}, Kubernetes ${state.kubernetesVersion}, simulated nodes ${describe(state.pools)}, ${realNodeLine(state)}`,
       );
       console.log(paths.kubeconfig);
       return;

@@ -15,7 +15,9 @@ import {
 } from "@kubernetes/client-node";
 import { downPlane, upPlane } from "./cluster/plane.ts";
 import { progress } from "./cluster/progress.ts";
+import { testImages } from "./cluster/real-node/images.ts";
 import { ensureDemoPrepull } from "./demo/prepull-process.ts";
+import { realNodeAct } from "./demo/real-node.ts";
 import { ensureNamespace, metricsText, registerDemoWebhook } from "./demo/register.ts";
 import { assess, workloadsSettled } from "./demo/settle.ts";
 import { takeSnapshot } from "./demo/snapshot.ts";
@@ -47,7 +49,19 @@ async function main(): Promise<void> {
   // The release namespace first: prepull's reconciler keeps its Lease and DaemonSets there.
   await ensureNamespace(core, RELEASE_NAMESPACE);
   await ensureNamespace(core, DEMO_NAMESPACE);
-  const prepull = await ensureDemoPrepull(plane.paths, log);
+  const realNode = plane.state.realNode;
+  // On the real node the pre-pull pods' init container needs a sleeper image it can pull: the
+  // one in the plane's registry (simulated nodes pull nothing, so it changes nothing there).
+  const prepull = await ensureDemoPrepull(
+    plane.paths,
+    log,
+    realNode.enabled
+      ? [
+          `--prepull-sleeper-image=${testImages("", realNode.largeImageMib).sleeper.reference}`,
+          "--prepull-sleeper-path=/usr/local/bin/prepull-sleep",
+        ]
+      : [],
+  );
   await registerDemoWebhook({ core, apps, admission }, prepull, log);
 
   // Settling needs a reconcile that saw these applies, not only the state an earlier run left.
@@ -75,6 +89,21 @@ async function main(): Promise<void> {
     logFile: prepull.logFile,
     reconcileRunsBefore,
   });
+  if (realNode.enabled) {
+    await realNodeAct({
+      paths: plane.paths,
+      binDir: plane.state.binDir,
+      node: realNode,
+      core,
+      apps,
+      log,
+      timeoutSeconds,
+    });
+  } else {
+    console.log(
+      `No real node in this plane (${realNode.reason}): the simulated nodes above are all there is.`,
+    );
+  }
   const kubectl = `${plane.state.binDir}/kubectl --kubeconfig ${plane.kubeconfig}`;
   console.log(
     [

@@ -15,11 +15,21 @@ export const BINARIES = [
 ] as const;
 export type Binary = (typeof BINARIES)[number];
 
+/** The real node's binaries, built by the same script into the same directory. */
+export const NODE_BINARIES = [
+  "kubelet",
+  "containerd",
+  "containerd-shim-runc-v2",
+  "crictl",
+  "crane",
+  "prepull-sleep",
+] as const;
+
 /** Runs the build script (its progress goes to our stderr) and returns the verified bin directory. */
 export async function resolveBinDir(): Promise<string> {
   const fromEnv = process.env.PREPULL_KUBE_BIN_DIR;
   const dir = fromEnv ?? (await runBuildScript());
-  for (const name of BINARIES) {
+  for (const name of [...BINARIES, ...NODE_BINARIES]) {
     try {
       await access(join(dir, name), constants.X_OK);
     } catch {

@@ -74,6 +74,12 @@ export function kubeApiserver(paths: ClusterPaths, state: PlaneState): ProcessSp
       // The defaults (MutatingAdmissionWebhook among them) plus what kubeadm adds.
       "--enable-admission-plugins=NodeRestriction",
       "--allow-privileged=true",
+      // The real node is `localhost` and reports it as its Hostname address: `kubectl logs` and
+      // exec reach its kubelet on loopback, and no node name is ever looked up in DNS.
+      "--kubelet-preferred-address-types=Hostname",
+      `--kubelet-client-certificate=${pki(paths, "apiserver-kubelet-client.crt")}`,
+      `--kubelet-client-key=${pki(paths, "apiserver-kubelet-client.key")}`,
+      `--kubelet-certificate-authority=${pki(paths, "ca.crt")}`,
       "--profiling=false",
     ],
   };
@@ -155,8 +161,8 @@ export async function kwok(paths: ClusterPaths, state: PlaneState): Promise<Proc
     args: [
       `--config=${config}`,
       `--kubeconfig=${componentKubeconfig(paths, "kwok")}`,
-      // Every node in this plane is simulated.
-      "--manage-all-nodes=true",
+      // Only the simulated nodes (created with this annotation); the real node has a kubelet.
+      "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
       `--server-address=127.0.0.1:${state.ports.kwok}`,
       // Pod IPs for up to 65k pods (the default /24 runs out past 254).
       "--cidr=10.0.0.1/16",

@@ -43,7 +43,10 @@ export async function reconcileNodePools(
 ): Promise<void> {
   const wanted = nodeNames(sizes);
   const wantedNames = new Set(wanted.map((n) => n.name));
-  const existing = new Set((await listNodes(core, POOL_LABEL)).map((n) => n.metadata?.name ?? ""));
+  // Simulated nodes only: the real node has a pool label too, and is not ours to delete here.
+  const existing = new Set(
+    (await listNodes(core, `${POOL_LABEL},type=kwok`)).map((n) => n.metadata?.name ?? ""),
+  );
   const missing = wanted.filter((n) => !existing.has(n.name));
   const extra = [...existing].filter((name) => !wantedNames.has(name));
   if (missing.length > 0) log(`creating ${missing.length} simulated nodes (${describe(sizes)})`);

@@ -36,6 +36,7 @@ import {
   stopProcess,
 } from "./processes.ts";
 import type { Progress } from "./progress.ts";
+import { realNodeHealthy, startRealNode, stopRealNode } from "./real-node/real-node.ts";
 import { apiserverUrl, type PlaneState, readState, writeState } from "./state.ts";
 
 const execFileAsync = promisify(execFile);
@@ -102,6 +103,7 @@ export async function healthyState(paths: ClusterPaths): Promise<PlaneState | un
     if (pid === undefined || !(await isOurProcess(pid, paths))) return undefined;
     if (!(await isHealthy(healthUrl(component, state), tls))) return undefined;
   }
+  if (state.realNode.enabled && !(await realNodeHealthy(paths, state.realNode))) return undefined;
   return state;
 }
 
@@ -121,8 +123,18 @@ async function clearLeftovers(paths: ClusterPaths, log: Progress): Promise<void>
 /** Stops every process of this plane: those with pid files, then any stray one. */
 async function stopProcesses(paths: ClusterPaths, log: Progress): Promise<void> {
   const stopped: string[] = [];
-  // Processes started alongside the plane (the demo's prepull) go first, then the plane in reverse.
-  for (const component of [...EXTRA_PROCESSES, ...[...COMPONENTS].reverse()]) {
+  // Processes started alongside the plane (the demo's prepull) go first, then the real node (its
+  // pods through the CRI while containerd still runs), then the plane in reverse.
+  for (const name of EXTRA_PROCESSES) {
+    const pid = await readPid(paths, name);
+    if (pid !== undefined && (await isOurProcess(pid, paths))) {
+      await stopProcess(pid, paths);
+      stopped.push(name);
+    }
+    await removePidFile(paths, name);
+  }
+  await stopRealNode(paths, (await readState(paths))?.binDir, log);
+  for (const component of [...COMPONENTS].reverse()) {
     const pid = await readPid(paths, component);
     if (pid !== undefined && (await isOurProcess(pid, paths))) {
       await stopProcess(pid, paths);
@@ -132,6 +144,8 @@ async function stopProcesses(paths: ClusterPaths, log: Progress): Promise<void> 
   }
   const strays = await findOurProcesses(paths);
   for (const pid of strays) await stopProcess(pid, paths);
+  // A stray shim or kubelet of a killed run may have left pods behind: clear the host once more.
+  if (strays.length > 0) await stopRealNode(paths, undefined, log);
   if (stopped.length > 0) log(`stopped ${stopped.join(", ")}`);
   if (strays.length > 0)
     log(`stopped ${strays.length} stray process(es) of an earlier run: ${strays.join(", ")}`);
@@ -160,6 +174,7 @@ async function startFresh(paths: ClusterPaths, pools: PoolSizes, log: Progress):
       kwok: kwokPort as number,
     },
     pools,
+    realNode: { enabled: false, reason: "not started yet" },
     startedAt: new Date().toISOString(),
   };
 
@@ -186,6 +201,14 @@ async function startFresh(paths: ClusterPaths, pools: PoolSizes, log: Progress):
   ]);
   await writeState(paths, state);
   await convergeNodes(paths, state, pools, log);
+  state.realNode = await startRealNode({
+    paths,
+    binDir,
+    apiserver: apiserverUrl(state),
+    core: adminClients(paths.kubeconfig).core,
+    log,
+  });
+  await writeState(paths, state);
   return state;
 }
 
@@ -257,6 +280,15 @@ async function createPki(paths: ClusterPaths, state: PlaneState): Promise<void> 
     ],
   });
   await createSigningKeyPair(dir, "service-accounts");
+  // The apiserver's identity towards kubelets (logs, exec); the real node's kubelet authorises it.
+  await issueCertificate({
+    ca,
+    dir,
+    name: "apiserver-kubelet-client",
+    commonName: "kube-apiserver-kubelet-client",
+    organizations: ["system:masters"],
+    usage: "client",
+  });
   const server = apiserverUrl(state);
   const admin = await issueCertificate({
     ca,

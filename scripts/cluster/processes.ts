@@ -7,13 +7,15 @@ import { spawn } from "node:child_process";
 import { open, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { BINARIES } from "./binaries.ts";
+import { BINARIES, NODE_BINARIES } from "./binaries.ts";
 import { type ClusterPaths, REPO_ROOT } from "./paths.ts";
 
 export interface ProcessSpec {
   name: string;
   command: string;
   args: readonly string[];
+  /** Added to (and overriding) this process's environment. */
+  env?: Record<string, string>;
 }
 
 export async function startProcess(paths: ClusterPaths, spec: ProcessSpec): Promise<number> {
@@ -21,6 +23,7 @@ export async function startProcess(paths: ClusterPaths, spec: ProcessSpec): Prom
   try {
     const child = spawn(spec.command, spec.args, {
       detached: true,
+      env: spec.env ? { ...process.env, ...spec.env } : process.env,
       stdio: ["ignore", log.fd, log.fd],
     });
     const pid = child.pid;
@@ -69,13 +72,18 @@ async function commandLine(pid: number): Promise<string[] | undefined> {
 }
 
 const PREPULL_MAIN = join(REPO_ROOT, "src", "main.ts");
+/** Node scripts that run as plane processes: prepull as the demo runs it, the registry's throttle. */
+const OWN_SCRIPTS = [PREPULL_MAIN, join(REPO_ROOT, "scripts", "cluster", "real-node", "throttle-proxy.ts")];
+/** The real node's programs (the runc shims name our containerd's socket in their arguments). */
+const NODE_PROGRAMS: readonly string[] = NODE_BINARIES;
 
 function isOurs(argv: readonly string[], paths: ClusterPaths): boolean {
   const program = argv[0];
   if (program === undefined) return false;
-  const isPlaneBinary = (BINARIES as readonly string[]).includes(basename(program));
-  const isPrepull = argv[1] === PREPULL_MAIN;
-  return (isPlaneBinary || isPrepull) && argv.some((arg) => arg.includes(paths.root));
+  const name = basename(program);
+  const isPlaneBinary = (BINARIES as readonly string[]).includes(name) || NODE_PROGRAMS.includes(name);
+  const isOwnScript = argv[1] !== undefined && OWN_SCRIPTS.includes(argv[1]);
+  return (isPlaneBinary || isOwnScript) && argv.some((arg) => arg.includes(paths.root));
 }
 
 /** True when the pid is alive and is one of our plane's processes. */
@@ -85,13 +93,18 @@ export async function isOurProcess(pid: number, paths: ClusterPaths): Promise<bo
 }
 
 /** Every live process of this plane, found through /proc (also those whose pid file is gone). */
-export async function findOurProcesses(paths: ClusterPaths): Promise<number[]> {
+export async function findOurProcesses(paths: ClusterPaths, program?: string): Promise<number[]> {
   const pids: number[] = [];
   for (const entry of await readdir("/proc")) {
     const pid = Number(entry);
     if (!Number.isInteger(pid) || pid === process.pid) continue;
     const argv = await commandLine(pid);
-    if (argv !== undefined && isOurs(argv, paths)) pids.push(pid);
+    if (
+      argv !== undefined &&
+      isOurs(argv, paths) &&
+      (program === undefined || basename(argv[0] ?? "") === program)
+    )
+      pids.push(pid);
   }
   return pids;
 }

@@ -3,6 +3,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import type { PoolSizes } from "./node-pools.ts";
 import type { ClusterPaths } from "./paths.ts";
+import type { RealNode } from "./real-node/real-node.ts";
 
 export interface PlanePorts {
   etcdClient: number;
@@ -19,6 +20,8 @@ export interface PlaneState {
   kubernetesVersion: string;
   ports: PlanePorts;
   pools: PoolSizes;
+  /** The kubelet + containerd node, or why there is none. */
+  realNode: RealNode;
   startedAt: string;
 }
 

@@ -24,7 +24,15 @@ export interface DemoPrepull {
 
 const NAME = "prepull";
 
-export async function ensureDemoPrepull(paths: ClusterPaths, log: Progress): Promise<DemoPrepull> {
+/**
+ * `extraArgs`: more flags for a fresh prepull (the real node's sleeper image). A reused prepull
+ * was started by an earlier demo on the same plane, with the same ones.
+ */
+export async function ensureDemoPrepull(
+  paths: ClusterPaths,
+  log: Progress,
+  extraArgs: readonly string[] = [],
+): Promise<DemoPrepull> {
   const dir = join(paths.root, "demo");
   const infoFile = join(dir, "prepull.json");
   const caCert = join(dir, "ca.crt");
@@ -61,6 +69,7 @@ export async function ensureDemoPrepull(paths: ClusterPaths, log: Progress): Pro
       `--pod-namespace=${RELEASE_NAMESPACE}`,
       "--prepull-reconciler=on",
       "--log-level=info",
+      ...extraArgs,
     ],
   });
   const running = await describe(port, ca.cert, logFile, false);

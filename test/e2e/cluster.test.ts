@@ -16,8 +16,9 @@ import { adminClients } from "./support/cluster.ts";
 import { withNamespace } from "./support/namespace.ts";
 import { daemonSet, deployment, GPU_TOLERATION } from "./support/workloads.ts";
 
+/** The simulated nodes (the real node, tainted for its own tests, has its own test file). */
 async function poolNodes(): Promise<V1Node[]> {
-  return listNodes(adminClients().core, POOL_LABEL);
+  return listNodes(adminClients().core, `${POOL_LABEL},type=kwok`);
 }
 
 function pool(node: V1Node): string | undefined {

@@ -7,6 +7,7 @@ import { writeFile } from "node:fs/promises";
 import type { TestProject } from "vitest/node";
 import { downPlane, upPlane } from "../../../scripts/cluster/plane.ts";
 import { progress } from "../../../scripts/cluster/progress.ts";
+import type { RealNode } from "../../../scripts/cluster/real-node/real-node.ts";
 import { otherLiveUsers, registerUser, unregisterUser } from "../../../scripts/cluster/users.ts";
 
 declare module "vitest" {
@@ -15,6 +16,8 @@ declare module "vitest" {
     kubeconfig: string;
     /** Directory with kubectl, kube-apiserver, etcd, kwok and helm. */
     kubeBinDir: string;
+    /** The kubelet + containerd node, or why the plane has none. */
+    realNode: RealNode;
   }
 }
 
@@ -26,6 +29,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   log(`plane ${plane.reused ? "reused" : "started"}; kubeconfig ${plane.kubeconfig}`);
   project.provide("kubeconfig", plane.kubeconfig);
   project.provide("kubeBinDir", plane.state.binDir);
+  project.provide("realNode", plane.state.realNode);
 
   return async () => {
     await unregisterUser(plane.paths);

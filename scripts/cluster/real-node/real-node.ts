@@ -1,0 +1,295 @@
+// The real node: a kubelet with containerd and runc on this machine, joined to the local plane
+// next to the KWOK pools, pulling from a local registry through a throttled port. `startRealNode`
+// brings it up (or says in one line why it cannot), `stopRealNode` removes it and everything it
+// put on the host.
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import type { CoreV1Api } from "@kubernetes/client-node";
+import { isReady } from "../nodes.ts";
+import type { ClusterPaths } from "../paths.ts";
+import { REPO_ROOT } from "../paths.ts";
+import { freeLoopbackPorts } from "../ports.ts";
+import { isHealthy, waitUntil } from "../probe.ts";
+import {
+  findOurProcesses,
+  isOurProcess,
+  type ProcessSpec,
+  readPid,
+  removePidFile,
+  startProcess,
+  stopProcess,
+} from "../processes.ts";
+import type { Progress } from "../progress.ts";
+import { containerdProcess, writeContainerdFiles } from "./containerd.ts";
+import { hostProblem } from "./host.ts";
+import { largeImageMib, pushTestImages, testImages } from "./images.ts";
+import { kubeletProcess, writeKubeletFiles } from "./kubelet.ts";
+import { REAL_NODE_NAME, type RealNodeLayout, realNodeLayout } from "./layout.ts";
+import { leftovers, removeAllPods, removeBridge, removeCgroups, unmountAll } from "./teardown.ts";
+
+const execFileAsync = promisify(execFile);
+
+/** The real node's processes, in start order (stop order is the reverse). */
+export const REAL_NODE_PROCESSES = ["registry", "registry-throttle", "containerd", "kubelet"] as const;
+export const THROTTLE_PROXY = join(REPO_ROOT, "scripts", "cluster", "real-node", "throttle-proxy.ts");
+
+/**
+ * How fast the node pulls from the registry: PREPULL_REGISTRY_MBPS (megabytes per second), 100 by
+ * default: a fast cloud registry as one node sees it.
+ */
+export function registryBytesPerSecond(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.PREPULL_REGISTRY_MBPS ?? "100";
+  const mbps = Number(raw);
+  if (!Number.isFinite(mbps) || mbps <= 0 || mbps > 100_000)
+    throw new Error(`PREPULL_REGISTRY_MBPS must be a number of megabytes per second above 0, got "${raw}"`);
+  return mbps * 1e6;
+}
+
+export interface RealNodeState {
+  enabled: true;
+  nodeName: string;
+  ports: { registry: number; registryThrottled: number; kubelet: number; kubeletHealthz: number };
+  registryBytesPerSecond: number;
+  containerdSocket: string;
+  /** Reference → manifest digest of every test image pushed to the registry. */
+  images: Record<string, string>;
+  largeImageMib: number;
+}
+export type RealNode = RealNodeState | { enabled: false; reason: string };
+
+export interface RealNodeOptions {
+  paths: ClusterPaths;
+  binDir: string;
+  apiserver: string;
+  core: CoreV1Api;
+  log: Progress;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Starts the node; a host that cannot run one gives `{ enabled: false, reason }` (CI must run it). */
+export async function startRealNode(options: RealNodeOptions): Promise<RealNode> {
+  const { paths, binDir, log } = options;
+  const env = options.env ?? process.env;
+  if (env.PREPULL_REAL_NODE === "off") return { enabled: false, reason: "PREPULL_REAL_NODE=off" };
+  const problem = await hostProblem(log);
+  if (problem !== undefined) {
+    if (env.CI === "true") throw new Error(`the real node cannot run on this machine: ${problem}`);
+    log(`real node: not started: ${problem}; carrying on with the simulated nodes only`);
+    return { enabled: false, reason: problem };
+  }
+  const layout = realNodeLayout(paths);
+  await mkdir(layout.registryBlobs, { recursive: true });
+  const [registry, registryThrottled, kubelet, kubeletHealthz] = (await freeLoopbackPorts(4)) as [
+    number,
+    number,
+    number,
+    number,
+  ];
+  const bytesPerSecond = registryBytesPerSecond(env);
+  const state: RealNodeState = {
+    enabled: true,
+    nodeName: REAL_NODE_NAME,
+    ports: { registry, registryThrottled, kubelet, kubeletHealthz },
+    registryBytesPerSecond: bytesPerSecond,
+    containerdSocket: layout.containerdSocket,
+    images: {},
+    largeImageMib: largeImageMib(env),
+  };
+
+  await startAndWait(
+    paths,
+    registryProcess(binDir, layout, registry),
+    `http://127.0.0.1:${registry}/v2/`,
+    log,
+  );
+  await startAndWait(
+    paths,
+    throttleProcess(paths, registry, registryThrottled, bytesPerSecond),
+    `http://127.0.0.1:${registryThrottled}/v2/`,
+    log,
+  );
+  log(
+    `registry on 127.0.0.1:${registry}, pulls throttled to ${(bytesPerSecond / 1e6).toFixed(0)} MB/s on :${registryThrottled}`,
+  );
+
+  const images = pushImages(binDir, registry, state.largeImageMib, log);
+  const node = (async () => {
+    await writeContainerdFiles(layout, registryThrottled);
+    await startProcess(paths, containerdProcess(binDir, layout));
+    await waitUntil(async () => ((await criReady(binDir, layout)) ? true : undefined), {
+      what: `containerd to answer on ${layout.containerdSocket} (log: ${join(paths.logs, "containerd.log")})`,
+      timeoutMs: 60_000,
+    });
+    log("containerd ready");
+    await createCgroupRoot(layout);
+    await writeKubeletFiles(paths, layout, { kubelet, healthz: kubeletHealthz }, options.apiserver);
+    await startAndWait(
+      paths,
+      kubeletProcess(binDir, layout),
+      `http://127.0.0.1:${kubeletHealthz}/healthz`,
+      log,
+    );
+  })();
+  const [digests] = await Promise.all([images, node]);
+  state.images = digests;
+  await waitUntil(
+    async () => {
+      const node = await options.core.readNode({ name: REAL_NODE_NAME }).catch(() => undefined);
+      return node && isReady(node) ? true : undefined;
+    },
+    {
+      what: `node ${REAL_NODE_NAME} Ready (log: ${join(paths.logs, "kubelet.log")})`,
+      timeoutMs: 120_000,
+      intervalMs: 500,
+    },
+  );
+  log(`real node ${REAL_NODE_NAME} Ready (kubelet + containerd + runc)`);
+  return state;
+}
+
+async function pushImages(
+  binDir: string,
+  registryPort: number,
+  largeMib: number,
+  log: Progress,
+): Promise<Record<string, string>> {
+  const sleeperHash = (await readFile(join(binDir, "prepull-sleep.version"), "utf8")).trim();
+  const cacheRoot =
+    process.env.PREPULL_CACHE_DIR ??
+    join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? "/root", ".cache"), "prepull");
+  return pushTestImages(testImages(join(binDir, "prepull-sleep"), largeMib), {
+    craneBinary: join(binDir, "crane"),
+    registryPort,
+    cacheDir: join(cacheRoot, "images"),
+    sleeperHash,
+    platform: `linux/${process.arch === "arm64" ? "arm64" : "amd64"}`,
+    log,
+  });
+}
+
+function registryProcess(binDir: string, layout: RealNodeLayout, port: number): ProcessSpec {
+  return {
+    name: "registry",
+    command: join(binDir, "crane"),
+    args: ["registry", "serve", `--address=127.0.0.1:${port}`, `--disk=${layout.registryBlobs}`],
+  };
+}
+
+function throttleProcess(
+  paths: ClusterPaths,
+  target: number,
+  listen: number,
+  bytesPerSecond: number,
+): ProcessSpec {
+  return {
+    name: "registry-throttle",
+    command: process.execPath,
+    args: [
+      THROTTLE_PROXY,
+      `--listen=${listen}`,
+      `--target=${target}`,
+      `--bytes-per-second=${bytesPerSecond}`,
+      `--plane=${paths.root}`,
+    ],
+  };
+}
+
+async function startAndWait(
+  paths: ClusterPaths,
+  spec: ProcessSpec,
+  healthUrl: string,
+  log: Progress,
+): Promise<void> {
+  const pid = await startProcess(paths, spec);
+  const logFile = join(paths.logs, `${spec.name}.log`);
+  await waitUntil(async () => ((await isHealthy(healthUrl)) ? true : undefined), {
+    what: `${spec.name} to answer ${healthUrl} (log: ${logFile})`,
+    timeoutMs: 90_000,
+    stillPossible: async () => {
+      if (!(await isOurProcess(pid, paths))) {
+        const tail = (await readFile(logFile, "utf8")).trimEnd().split("\n").slice(-20).join("\n");
+        throw new Error(`${spec.name} exited during start-up; last lines of ${logFile}:\n${tail}`);
+      }
+    },
+  });
+  log(`${spec.name} healthy (pid ${pid})`);
+}
+
+export function crictlArgs(layout: RealNodeLayout, ...args: string[]): string[] {
+  return [
+    `--runtime-endpoint=unix://${layout.containerdSocket}`,
+    `--image-endpoint=unix://${layout.containerdSocket}`,
+    ...args,
+  ];
+}
+
+async function criReady(binDir: string, layout: RealNodeLayout): Promise<boolean> {
+  if (!existsSync(layout.containerdSocket)) return false;
+  try {
+    await execFileAsync(join(binDir, "crictl"), crictlArgs(layout, "--timeout=5s", "version"));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The kubelet refuses a cgroup root that does not exist. cpuset children start with no CPUs or
+ * memory nodes in cgroup v1, so copy the parent's.
+ */
+async function createCgroupRoot(layout: RealNodeLayout): Promise<void> {
+  for (const hierarchy of await readdir("/sys/fs/cgroup")) {
+    const parent = join("/sys/fs/cgroup", hierarchy);
+    if (!existsSync(join(parent, "cgroup.procs"))) continue;
+    const dir = join(parent, layout.cgroupRoot);
+    await mkdir(dir, { recursive: true });
+    if (hierarchy === "cpuset")
+      for (const file of ["cpuset.cpus", "cpuset.mems"])
+        await writeFile(join(dir, file), await readFile(join(parent, file)));
+  }
+}
+
+/** True when the node's processes are alive and answering. */
+export async function realNodeHealthy(paths: ClusterPaths, state: RealNodeState): Promise<boolean> {
+  for (const name of REAL_NODE_PROCESSES) {
+    const pid = await readPid(paths, name);
+    if (pid === undefined || !(await isOurProcess(pid, paths))) return false;
+  }
+  return isHealthy(`http://127.0.0.1:${state.ports.kubeletHealthz}/healthz`);
+}
+
+/** Stops the node and removes what it put on the host; works from the paths alone (a killed run has no state). */
+export async function stopRealNode(
+  paths: ClusterPaths,
+  binDir: string | undefined,
+  log: Progress,
+): Promise<void> {
+  const layout = realNodeLayout(paths);
+  const stopped: string[] = [];
+  const stop = async (name: string) => {
+    const pid = await readPid(paths, name);
+    if (pid !== undefined && (await isOurProcess(pid, paths))) {
+      await stopProcess(pid, paths);
+      stopped.push(name);
+    }
+    await removePidFile(paths, name);
+  };
+  await stop("kubelet");
+  if (binDir !== undefined) await removeAllPods(join(binDir, "crictl"), layout);
+  await stop("containerd");
+  // Shims outlive containerd by design; once their containers are gone they have nothing to keep.
+  for (const pid of await findOurProcesses(paths, "containerd-shim-runc-v2"))
+    await stopProcess(pid, paths, 2_000);
+  await stop("registry-throttle");
+  await stop("registry");
+  await removeCgroups(layout);
+  await unmountAll(layout);
+  await removeBridge(layout);
+  const left = await leftovers(layout);
+  if (left.length > 0) log(`real node: could not remove ${left.join(", ")}`);
+  else if (stopped.length > 0)
+    log(`real node: stopped ${stopped.join(", ")}; no mounts, cgroups or bridge left`);
+}

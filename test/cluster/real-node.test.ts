@@ -1,0 +1,214 @@
+// The real node's pure parts: names it takes on the host, the files it writes for containerd and
+// the kubelet, the registry throttle's pacing and the test images' identity. What they produce
+// is what the host and the cluster see, so the values are pinned as literals.
+import { describe, expect, test } from "vitest";
+import { clusterPaths } from "../../scripts/cluster/paths.ts";
+import {
+  cniConfig,
+  containerdConfig,
+  registryHostsToml,
+} from "../../scripts/cluster/real-node/containerd.ts";
+import { largeImageMib, testImages } from "../../scripts/cluster/real-node/images.ts";
+import { IMAGE_GC, kubeletConfiguration } from "../../scripts/cluster/real-node/kubelet.ts";
+import { realNodeLayout } from "../../scripts/cluster/real-node/layout.ts";
+import { registryBytesPerSecond } from "../../scripts/cluster/real-node/real-node.ts";
+import { SharedRate } from "../../scripts/cluster/real-node/throttle-proxy.ts";
+
+const layout = realNodeLayout(clusterPaths("/work/checkout/.prepull/cluster"));
+
+describe("the real node's host-wide names", () => {
+  test("carry a hash of the plane's directory, so two checkouts never share one", () => {
+    expect(layout.bridge).toBe("prepull667044");
+    expect(layout.cgroupRoot).toBe("/prepull-667044");
+    expect(layout.podSubnet).toBe("10.243.177.0/24");
+    expect(layout.bridge.length).toBeLessThanOrEqual(15); // IFNAMSIZ - 1
+    const other = realNodeLayout(clusterPaths("/work/other/.prepull/cluster"));
+    expect(other.bridge).not.toBe(layout.bridge);
+    expect(other.cgroupRoot).not.toBe(layout.cgroupRoot);
+  });
+
+  test("keep every file under the plane's directory", () => {
+    for (const path of [
+      layout.containerdRoot,
+      layout.containerdSocket,
+      layout.kubeletRoot,
+      layout.registryBlobs,
+    ])
+      expect(path.startsWith("/work/checkout/.prepull/cluster/node/")).toBe(true);
+  });
+});
+
+describe("containerd's configuration", () => {
+  const config = containerdConfig(layout);
+
+  test.each([
+    ["its own root", 'root = "/work/checkout/.prepull/cluster/node/containerd/root"'],
+    ["its own socket", 'address = "/work/checkout/.prepull/cluster/node/containerd/containerd.sock"'],
+    ["no oom_score_adj below its own (no CAP_SYS_RESOURCE)", "restrict_oom_score_adj = true"],
+    ["the cgroupfs driver (cgroup v1)", "SystemdCgroup = false"],
+    ["its own runc root", 'Root = "/work/checkout/.prepull/cluster/node/containerd/runc"'],
+    ["the pause image from the local registry", 'sandbox = "registry.prepull.test/prepull/sleeper:dev"'],
+    [
+      "registry hosts from its own directory",
+      'config_path = "/work/checkout/.prepull/cluster/node/containerd/certs.d"',
+    ],
+    ["no NRI socket on the host", 'disabled_plugins = ["io.containerd.nri.v1.nri"]'],
+    ["network namespaces under its state", "netns_mounts_under_state_dir = true"],
+  ])("%s", (_what, line) => {
+    expect(config).toContain(line);
+  });
+
+  test("pulls go to loopback over plain HTTP, with no TLS settings at all", () => {
+    expect(registryHostsToml(5123)).toBe(
+      'server = "http://127.0.0.1:5123"\n\n[host."http://127.0.0.1:5123"]\n  capabilities = ["pull", "resolve"]\n',
+    );
+  });
+
+  test("pods get a bridge address and no way out", () => {
+    const conflist = JSON.parse(cniConfig(layout)) as { plugins: Record<string, unknown>[] };
+    expect(conflist.plugins).toEqual([
+      {
+        type: "bridge",
+        bridge: "prepull667044",
+        isGateway: false,
+        ipMasq: false,
+        hairpinMode: true,
+        ipam: {
+          type: "host-local",
+          dataDir: "/work/checkout/.prepull/cluster/node/cni/ipam",
+          ranges: [[{ subnet: "10.243.177.0/24" }]],
+        },
+      },
+    ]);
+  });
+});
+
+describe("the kubelet's configuration", () => {
+  const config = kubeletConfiguration(layout, { kubelet: 4001, healthz: 4002 }, "/pki/ca.crt", {
+    cert: "/pki/k.crt",
+    key: "/pki/k.key",
+  }) as Record<string, unknown>;
+
+  test("serves on loopback only, with client certificates and webhook authorisation", () => {
+    expect(config).toMatchObject({
+      address: "127.0.0.1",
+      port: 4001,
+      readOnlyPort: 0,
+      healthzBindAddress: "127.0.0.1",
+      healthzPort: 4002,
+      authentication: {
+        anonymous: { enabled: false },
+        webhook: { enabled: true },
+        x509: { clientCAFile: "/pki/ca.crt" },
+      },
+      authorization: { mode: "Webhook" },
+    });
+  });
+
+  test("runs on this sandbox: cgroup v1, cgroupfs, its own cgroup root, no oom_score_adj", () => {
+    expect(config).toMatchObject({
+      failCgroupV1: false,
+      cgroupDriver: "cgroupfs",
+      cgroupRoot: "/prepull-667044",
+      oomScoreAdj: 0,
+      failSwapOn: false,
+      containerRuntimeEndpoint: "unix:///work/checkout/.prepull/cluster/node/containerd/containerd.sock",
+    });
+  });
+
+  test("joins tainted, pulls one image at a time, and collects every unused image each pass", () => {
+    expect(config.registerWithTaints).toEqual([
+      { key: "prepull.dev/real-node", value: "true", effect: "NoSchedule" },
+    ]);
+    expect(config.serializeImagePulls).toBe(true);
+    expect([config.imageGCHighThresholdPercent, config.imageGCLowThresholdPercent]).toEqual([1, 0]);
+    expect(config.imageMinimumGCAge).toBe(IMAGE_GC.minimumAge);
+  });
+});
+
+describe("the registry throttle", () => {
+  test.each([
+    // [rate B/s, slices of bytes reserved at t=0, expected waits in ms]
+    [1_000_000, [50_000, 100_000, 100_000], [0, 0, 100]],
+    [1_000, [25, 25, 50], [0, 0, 0]],
+    [1_000, [50, 100, 100], [0, 0, 100]],
+  ])("at %d B/s, slices %j wait %j ms (a 50 ms burst, then the rate)", (rate, slices, waits) => {
+    const limiter = new SharedRate(rate, () => 1_000);
+    expect(slices.map((bytes) => Math.round(limiter.reserve(bytes)))).toEqual(waits);
+  });
+
+  test("connections share one budget: two streams together get the rate, not twice it", () => {
+    let now = 0;
+    const limiter = new SharedRate(1_000_000, () => now);
+    const waits: number[] = [];
+    // Two streams of 1 MB each, in 100 kB slices, interleaved, all asking at t=0.
+    for (let i = 0; i < 20; i++) waits.push(limiter.reserve(100_000));
+    expect(waits.at(-1)).toBe(1_900); // the last slice starts 1.9 s in: 2 MB at 1 MB/s
+    now = 5_000; // after a quiet spell only the burst is free again
+    expect([limiter.reserve(50_000), limiter.reserve(50_000)]).toEqual([0, 0]);
+    expect(limiter.reserve(50_000)).toBe(50);
+  });
+});
+
+describe("the test images", () => {
+  const images = testImages("/bin/prepull-sleep", 1024);
+
+  test("have stable references in the plane's registry", () => {
+    expect(Object.values(images).map((i) => i.reference)).toEqual([
+      "registry.prepull.test/prepull/sleeper:dev",
+      "registry.prepull.test/test/large:1024mib",
+      "registry.prepull.test/test/large-twin:1024mib",
+      "registry.prepull.test/test/scratch-static:1",
+      "registry.prepull.test/test/no-shell:1",
+      "registry.prepull.test/test/small:a",
+      "registry.prepull.test/test/small:b",
+      "registry.prepull.test/test/small:c",
+    ]);
+  });
+
+  test("the large ones are four random layers of a quarter each, plus the sleeper", () => {
+    expect(images.large.layers).toHaveLength(5);
+    expect(images.large.layers.slice(0, 4).map((l) => (l[0] as { randomBytes: number }).randomBytes)).toEqual(
+      Array(4).fill(256 * 1024 * 1024),
+    );
+    expect(images.large.layers[0]).not.toEqual(images.largeTwin.layers[0]);
+  });
+
+  test("the scratch image holds one file and the shell-less one no shell", () => {
+    expect(images.scratch.layers.flat().map((f) => f.path)).toEqual(["/prepull-sleep"]);
+    const paths = images.noShell.layers.flat().map((f) => f.path);
+    expect(paths.some((p) => /\/(ba)?sh$/.test(p))).toBe(false);
+  });
+
+  test.each([
+    [undefined, 1024],
+    ["64", 64],
+  ])("PREPULL_LARGE_IMAGE_MIB=%s gives %d MiB", (raw, mib) => {
+    expect(largeImageMib(raw === undefined ? {} : { PREPULL_LARGE_IMAGE_MIB: raw })).toBe(mib);
+  });
+
+  test.each(["0", "6", "1.5", "big"])(
+    "PREPULL_LARGE_IMAGE_MIB=%s is refused with the setting's name",
+    (raw) => {
+      expect(() => largeImageMib({ PREPULL_LARGE_IMAGE_MIB: raw })).toThrow(
+        /^PREPULL_LARGE_IMAGE_MIB must be a multiple of 4/,
+      );
+    },
+  );
+});
+
+describe("the registry's rate", () => {
+  test.each([
+    [undefined, 100_000_000],
+    ["80", 80_000_000],
+    ["0.5", 500_000],
+  ])("PREPULL_REGISTRY_MBPS=%s gives %d bytes per second", (raw, bytes) => {
+    expect(registryBytesPerSecond(raw === undefined ? {} : { PREPULL_REGISTRY_MBPS: raw })).toBe(bytes);
+  });
+
+  test.each(["0", "-1", "fast"])("PREPULL_REGISTRY_MBPS=%s is refused with the setting's name", (raw) => {
+    expect(() => registryBytesPerSecond({ PREPULL_REGISTRY_MBPS: raw })).toThrow(
+      /^PREPULL_REGISTRY_MBPS must be/,
+    );
+  });
+});

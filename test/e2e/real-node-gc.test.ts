@@ -50,7 +50,9 @@ describe.skipIf(realNodeTurnedOff)("image garbage collection on the real node", 
         "both images pre-pulled",
         async () => {
           const status = await adminClients().apps.readNamespacedDeployment({ namespace, name: "gc" });
-          return status.metadata?.annotations?.[STATUS_ANNOTATION] === "1/1 nodes ready" ? true : undefined;
+          return status.metadata?.annotations?.[STATUS_ANNOTATION] === "2 images: 1/1 nodes ready"
+            ? true
+            : undefined;
         },
         120_000,
         500,

@@ -89,21 +89,17 @@ async function main(): Promise<void> {
     logFile: prepull.logFile,
     reconcileRunsBefore,
   });
-  if (realNode.enabled) {
-    await realNodeAct({
-      paths: plane.paths,
-      binDir: plane.state.binDir,
-      node: realNode,
-      core,
-      apps,
-      log,
-      timeoutSeconds,
-    });
-  } else {
-    console.log(
-      `No real node in this plane (${realNode.reason}): the simulated nodes above are all there is.`,
-    );
-  }
+  const realNodeSummary = realNode.enabled
+    ? await realNodeAct({
+        paths: plane.paths,
+        binDir: plane.state.binDir,
+        node: realNode,
+        core,
+        apps,
+        log,
+        timeoutSeconds,
+      })
+    : `No real node in this plane (${realNode.reason}): the simulated nodes above are all there is.`;
   const kubectl = `${plane.state.binDir}/kubectl --kubeconfig ${plane.kubeconfig}`;
   console.log(
     [
@@ -111,6 +107,8 @@ async function main(): Promise<void> {
       "Settled: every opted-in image is on every node its workload can run on (the GPU pool only for the " +
         "GPU workload), and each opted-in workload's prepull.dev/status says so. kwok's simulated kubelets " +
         "'pull' instantly; on real nodes the same table fills in as the pulls finish.",
+      "",
+      realNodeSummary,
       "",
       "The plane and prepull are still running:",
       `  kubeconfig: ${plane.kubeconfig}`,

@@ -44,7 +44,8 @@ interface Row {
   runningAfter?: number;
 }
 
-export async function realNodeAct(options: RealNodeActOptions): Promise<void> {
+/** Runs the act; resolves with one line saying what it showed. */
+export async function realNodeAct(options: RealNodeActOptions): Promise<string> {
   const { core, apps, log } = options;
   const all = testImages("", options.node.largeImageMib);
   const twins: Twin[] = [
@@ -73,6 +74,7 @@ export async function realNodeAct(options: RealNodeActOptions): Promise<void> {
     `real node: applied ${twins.map((t) => t.name).join(" and ")} (${options.node.largeImageMib} MiB images, 0 replicas)`,
   );
 
+  let lastPrinted: Printed = { text: "", at: -Infinity, lines: 0 };
   for (;;) {
     const now = seconds();
     for (const row of rows) await observe(options, row, now);
@@ -87,8 +89,14 @@ export async function realNodeAct(options: RealNodeActOptions): Promise<void> {
         row.scaledAt = seconds();
       }
     }
-    printTable(rows, now, options.node);
-    if (rows.every((r) => r.runningAfter !== undefined)) return;
+    lastPrinted = printTable(rows, now, options.node, lastPrinted);
+    const [prepulledRow, twinRow] = rows;
+    if (prepulledRow?.runningAfter !== undefined && twinRow?.runningAfter !== undefined)
+      return (
+        `On the real node, the pod of the opted-in workload started in ${prepulledRow.runningAfter.toFixed(0)} s, ` +
+        `its twin's (not opted in) in ${twinRow.runningAfter.toFixed(0)} s: the twin pulled its ` +
+        `${options.node.largeImageMib} MiB image first; prepull had pulled the other one ahead of time.`
+      );
     if (now > options.timeoutSeconds)
       throw new Error(`the real node's act did not finish in ${options.timeoutSeconds}s`);
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -125,10 +133,19 @@ async function observe(options: RealNodeActOptions, row: Row, now: number): Prom
   }
 }
 
-function printTable(rows: Row[], now: number, node: RealNodeState): void {
+interface Printed {
+  /** The table without its clocks: a new one is printed (off a terminal) only when this changes. */
+  text: string;
+  at: number;
+  /** Lines drawn last time, to redraw in place on a terminal. */
+  lines: number;
+}
+
+function printTable(rows: Row[], now: number, node: RealNodeState, last: Printed): Printed {
   const lines = [
-    `real node "${REAL_NODE_NAME}" (kubelet + containerd + runc on this machine; registry throttled to ${(node.registryBytesPerSecond / 1e6).toFixed(0)} MB/s); every other node is simulated by kwok   +${now.toFixed(0)}s`,
-    `  ${"workload".padEnd(17)}${"prepull".padEnd(9)}${"pre-pull on the node".padEnd(24)}pod: creation → running`,
+    `real node "${REAL_NODE_NAME}": kubelet + containerd + runc on this machine, registry at ${(node.registryBytesPerSecond / 1e6).toFixed(0)} MB/s  +${now.toFixed(0)}s`,
+    "(every other node in this plane is simulated by kwok)",
+    `  ${"workload".padEnd(17)}${"prepull".padEnd(9)}${"pre-pull on the node".padEnd(24)}pod: creation → running (API timestamps, 1 s resolution)`,
   ];
   for (const row of rows) {
     const prepull = row.twin.optedIn
@@ -140,12 +157,27 @@ function printTable(rows: Row[], now: number, node: RealNodeState): void {
     if (row.scaledAt !== undefined) start = "pod pending";
     if (row.pullingSince !== undefined) start = `pulling the image… ${(now - row.pullingSince).toFixed(0)} s`;
     if (row.runningAfter !== undefined)
-      start = `${row.runningAfter.toFixed(1)} s${row.pullMessage?.includes("already present") ? " (image already on the node)" : row.pullMessage ? " (pulled at start)" : ""}`;
+      start = `${row.runningAfter.toFixed(0)} s${row.pullMessage?.includes("already present") ? " (image already on the node)" : row.pullMessage ? " (pulled at start)" : ""}`;
     lines.push(
       `  ${row.twin.name.padEnd(17)}${(row.twin.optedIn ? "yes" : "no").padEnd(9)}${prepull.padEnd(24)}${start}`,
     );
   }
-  process.stdout.write(`${lines.join("\n")}\n\n`);
+  const text = lines.join("\n");
+  if (process.stdout.isTTY) {
+    process.stdout.write(`${last.lines > 0 ? `\x1b[${last.lines}F\x1b[J` : ""}${text}\n`);
+    // Rows on screen: a line longer than the terminal wraps onto several.
+    const columns = Math.max(process.stdout.columns ?? 80, 1);
+    return {
+      text,
+      at: now,
+      lines: lines.reduce((n, line) => n + Math.max(1, Math.ceil(line.length / columns)), 0),
+    };
+  }
+  // Off a terminal: a new table when something other than a clock changed, or every 10 s.
+  const withoutClocks = text.replace(/\d+(\.\d+)? s\b|\+\d+s/g, "#");
+  if (withoutClocks === last.text && now - last.at < 10) return last;
+  process.stdout.write(`${text}\n\n`);
+  return { text: withoutClocks, at: now, lines: 0 };
 }
 
 async function deleteDeployment(apps: AppsV1Api, name: string): Promise<void> {

@@ -100,6 +100,27 @@ describe("reconcilerSettingsFrom", () => {
     expect(leaderElection.renewDeadlineSeconds).toBeLessThan(duration);
   });
 
+  it("makes the pre-pull pods tolerate the gating taint only when the node gate is on", () => {
+    expect(settingsFor({}).prepull.extraTolerations).toBeUndefined();
+    expect(settingsFor({ PREPULL_NODE_GATE: "on" }).prepull.extraTolerations).toEqual([
+      { key: "prepull.dev/not-ready", operator: "Exists", value: "", effect: "NoSchedule" },
+    ]);
+    expect(
+      settingsFor({
+        PREPULL_NODE_GATE: "on",
+        PREPULL_NODE_GATE_TAINT: "ignore-taint.cluster-autoscaler.kubernetes.io/prepull",
+        PREPULL_NODE_GATE_TAINT_EFFECT: "NoExecute",
+      }).prepull.extraTolerations,
+    ).toEqual([
+      {
+        key: "ignore-taint.cluster-autoscaler.kubernetes.io/prepull",
+        operator: "Exists",
+        value: "",
+        effect: "NoExecute",
+      },
+    ]);
+  });
+
   it("does not share arrays with the configuration", () => {
     const config = loadConfig({ env: { ...tlsEnv, PREPULL_EXCLUDED_NAMESPACES: "ci" }, argv: [] });
     const settings = reconcilerSettingsFrom(config, here);

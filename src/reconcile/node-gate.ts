@@ -96,10 +96,12 @@ export class NodeGate {
       .daemonSets()
       .map(gateDaemonSetOf)
       .filter((ds): ds is GateDaemonSet => ds !== undefined);
+    // Only this node's pods are read in full: a pod's node is a cheap field to compare.
     const pods = this.#deps.view
       .pods()
+      .filter((pod) => isJsonObject(pod.spec) && pod.spec.nodeName === node.name)
       .map(gatePodOf)
-      .filter((pod): pod is GatePod => pod !== undefined && pod.nodeName === node.name);
+      .filter((pod): pod is GatePod => pod !== undefined);
     return gateDecision(node, daemonSets, pods, this.#deps.settings, this.#now());
   }
 

@@ -9,6 +9,7 @@
 import type { CoreV1Event, V1Pod } from "@kubernetes/client-node";
 import { expect, test } from "vitest";
 import { daemonSetWith, podsOf, waitFor } from "../../bench/reconcile-harness.ts";
+import { createKubeRest } from "../../src/kube/rest.ts";
 import { GATE_DEADLINE_REASON } from "../../src/reconcile/node-gate.ts";
 import { adminClients } from "./support/cluster.ts";
 import { sumOf } from "./support/metrics.ts";
@@ -21,6 +22,7 @@ import {
   HELD_NODE_CPU,
   HOLDING_CONTAINER_CPU,
   hasTaint,
+  isNodeSettled,
   isPodFor,
   isUnschedulableBecause,
   NodeTimeline,
@@ -89,6 +91,13 @@ async function workload(s: Scene, replicas: number): Promise<void> {
   });
 }
 
+async function scale(s: Scene, replicas: number): Promise<void> {
+  await createKubeRest(adminClients().kubeConfig).mergePatch(
+    `/apis/apps/v1/namespaces/${s.namespace}/deployments/app`,
+    { spec: { replicas } },
+  );
+}
+
 async function daemonSetName(s: Scene): Promise<string> {
   const ds = await waitFor("the pre-pull DaemonSet", () =>
     daemonSetWith(adminClients().apps, s.release, s.image),
@@ -115,22 +124,44 @@ test("a new tainted node gets no workload pod until its pre-pull pod has its ima
   const s = await scene();
   const prepull = await gatedPrepull(s, gateEnv({ containerCpu: HOLDING_CONTAINER_CPU }));
   try {
-    await workload(s, 2);
+    // No replicas yet: the workload's DaemonSet must exist before the node joins (or nothing
+    // targets the node and it is released at once), its pods only after the node has settled.
+    await workload(s, 0);
     const ds = await daemonSetName(s);
     const node = `gate-ready-${s.namespace}`;
     await gatedNode(s, node, HELD_NODE_CPU);
 
-    // The pre-pull pod was made for the node (it tolerates the gating taint) but cannot run yet...
+    // The pre-pull pod was made for the node (it tolerates the gating taint) but cannot run yet.
     await waitFor("the pre-pull pod held Pending on the node", async () => {
       const pod = await prepullPodFor(s, ds, node);
       return pod !== undefined && isUnschedulableBecause(pod, "Insufficient cpu") ? true : undefined;
     });
-    // ...and the scheduler, having seen the node, keeps the workload pods off it for the taint alone.
-    await waitFor("both workload pods refused for the gating taint", async () => {
+    await waitFor("the node Ready, with no condition taints left", async () =>
+      isNodeSettled(await readNode(node)) ? true : undefined,
+    );
+    expect((await readNode(node)).spec?.taints).toEqual([
+      { key: GATE_TAINT.key, effect: GATE_TAINT.effect },
+      { key: E2E_TAINT_KEY, value: s.namespace, effect: "NoSchedule" },
+    ]);
+    await scale(s, 2);
+    // The scheduler weighed every node, this one included, and placed no pod: this node matches
+    // their nodeSelector and has room, so what refused them is the one taint there they do not
+    // tolerate, the gating taint (the scheduler's message counts taints but names none).
+    let seen: unknown;
+    await waitFor("both workload pods refused by every node, this one for its taint", async () => {
+      const nodes = (await adminClients().core.listNode()).items.length;
       const pods = await workloadPods(s);
-      return pods.length === 2 && pods.every((pod) => isUnschedulableBecause(pod, GATE_TAINT.key))
+      seen = pods.map((pod) => pod.status?.conditions);
+      return pods.length === 2 &&
+        pods.every(
+          (pod) =>
+            isUnschedulableBecause(pod, `0/${nodes} nodes are available`) &&
+            isUnschedulableBecause(pod, "untolerated taint(s)"),
+        )
         ? true
         : undefined;
+    }).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}; last seen ${JSON.stringify(seen)}`);
     });
     await waitFor("prepull to count the node as gated", async () =>
       (await metric(prepull, "prepull_node_gate_nodes_gated")) === 1 ? true : undefined,

@@ -99,6 +99,14 @@ export function isNodeReady(node: V1Node): boolean {
   return node.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 }
 
+/**
+ * Ready, and the node lifecycle controller has lifted its condition taints
+ * (`node.kubernetes.io/not-ready`, ...): only the taints the test put there are left.
+ */
+export function isNodeSettled(node: V1Node): boolean {
+  return isNodeReady(node) && !(node.spec?.taints ?? []).some((t) => t.key.startsWith("node.kubernetes.io/"));
+}
+
 /** Pods in `namespace` matching `labelSelector` and bound to `nodeName`. */
 export async function podsOnNode(
   namespace: string,

@@ -92,6 +92,7 @@ describe("recordNodeEvent", () => {
     const message = String(call?.body?.message);
     expect(message).toHaveLength(NODE_EVENT_MESSAGE_MAX);
     expect(message.endsWith("…")).toBe(true);
-    expect(String((call?.body?.metadata as JsonObject).name)).toMatch(/^node-1\.[0-9a-f]{16}$/);
+    const metadata = call?.body?.metadata as JsonObject | undefined;
+    expect(String(metadata?.name)).toMatch(/^node-1\.[0-9a-f]{16}$/);
   });
 });

@@ -56,7 +56,8 @@ export function startNodeGate(options: StartNodeGateOptions): RunningNodeGate {
     rest,
     logger,
     path: "/api/v1/nodes",
-    // A node that lost the taint is added once more, which costs one cache read.
+    // Gated nodes only: the heartbeats of every other node would cost a run each for nothing. A
+    // deleted node is added once, so the gate forgets what it remembered about it.
     onEvent: (type, node) => {
       if (isGated(node) || type === "delete") addNode(node.metadata?.name ?? "");
     },

@@ -16,6 +16,7 @@ import {
 import { downPlane, upPlane } from "./cluster/plane.ts";
 import { progress } from "./cluster/progress.ts";
 import { testImages } from "./cluster/real-node/images.ts";
+import { showGatedNode } from "./demo/gated-node.ts";
 import { ensureDemoPrepull } from "./demo/prepull-process.ts";
 import { realNodeAct } from "./demo/real-node.ts";
 import { ensureNamespace, metricsText, registerDemoWebhook } from "./demo/register.ts";
@@ -89,6 +90,8 @@ async function main(): Promise<void> {
     logFile: prepull.logFile,
     reconcileRunsBefore,
   });
+  // Scale-out: a node joins with the startup taint; prepull releases it once its images are there.
+  await showGatedNode(core, log, timeoutSeconds);
   const realNodeSummary = realNode.enabled
     ? await realNodeAct({
         paths: plane.paths,
@@ -106,7 +109,8 @@ async function main(): Promise<void> {
       "",
       "Settled: every opted-in image is on every node its workload can run on (the GPU pool only for the " +
         "GPU workload), and each opted-in workload's prepull.dev/status says so. kwok's simulated kubelets " +
-        "'pull' instantly; on real nodes the same table fills in as the pulls finish.",
+        "'pull' instantly; on real nodes the same table fills in as the pulls finish. The node that joined " +
+        "last was held by its startup taint until its pre-pull pods ran.",
       "",
       realNodeSummary,
       "",

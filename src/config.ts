@@ -3,6 +3,11 @@
 // returns the typed value or throws a ConfigError whose message is one line naming the setting.
 import { statSync } from "node:fs";
 import { parseImageReference } from "./core/images.ts";
+import {
+  AUTOSCALER_IGNORED_TAINT_PREFIX,
+  DEFAULT_GATE_TAINT_KEY,
+  type GateTaintEffect,
+} from "./core/node-gate.ts";
 
 /** A configuration problem, reported as one line that starts with the setting's name. */
 export class ConfigError extends Error {
@@ -205,6 +210,34 @@ function absolutePath(raw: string | undefined, name: string): string {
   return text;
 }
 
+/** A taint key is a qualified name: an optional DNS subdomain prefix and "/", then a name of at most 63. */
+function taintKey(raw: string | undefined, name: string): string {
+  const text = required(raw, name);
+  const slash = text.lastIndexOf("/");
+  const prefix = slash === -1 ? undefined : text.slice(0, slash);
+  const local = text.slice(slash + 1);
+  const validLocal = local.length <= 63 && /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(local);
+  if (!validLocal || (prefix !== undefined && !isSubdomain(prefix))) {
+    throw new ConfigError(
+      name,
+      `must be a taint key such as "prepull.dev/not-ready" (an optional DNS subdomain and "/", then a name of at most 63 characters), got ${JSON.stringify(text)}`,
+    );
+  }
+  return text;
+}
+
+const GATE_TAINT_EFFECTS: readonly GateTaintEffect[] = ["NoSchedule", "NoExecute"];
+
+/** Only these two keep pods off a node; PreferNoSchedule would gate nothing. */
+function taintEffect(raw: string | undefined, name: string): GateTaintEffect {
+  const text = required(raw, name);
+  const effect = GATE_TAINT_EFFECTS.find((candidate) => candidate === text);
+  if (effect === undefined) {
+    throw new ConfigError(name, `must be NoSchedule or NoExecute, got ${JSON.stringify(text)}`);
+  }
+  return effect;
+}
+
 /**
  * prepull's published image, which carries the no-op binary. It equals the chart's default image
  * (image.repository and appVersion); a test keeps the two in step.
@@ -371,6 +404,35 @@ export const SETTINGS = {
       "Leader election: how often the leader renews its Lease; below PREPULL_LEASE_DURATION_SECONDS",
     parse: integer(1, 3600),
   }),
+  nodeGate: setting({
+    name: "PREPULL_NODE_GATE",
+    default: "off",
+    description:
+      "on: a node that carries PREPULL_NODE_GATE_TAINT takes no workload pods until the pre-pull pods that target it have " +
+      "their images; then the leader removes the taint (needs node get/list/watch/patch). off: tainted nodes are left alone",
+    parse: onOff,
+  }),
+  nodeGateTaint: setting({
+    name: "PREPULL_NODE_GATE_TAINT",
+    default: DEFAULT_GATE_TAINT_KEY,
+    description:
+      `Key of the startup taint new nodes join with (kubelet --register-with-taints, Karpenter startupTaints); ` +
+      `under ${AUTOSCALER_IGNORED_TAINT_PREFIX} (e.g. ${AUTOSCALER_IGNORED_TAINT_PREFIX}prepull) Cluster Autoscaler treats it as temporary`,
+    parse: taintKey,
+  }),
+  nodeGateTaintEffect: setting({
+    name: "PREPULL_NODE_GATE_TAINT_EFFECT",
+    default: "NoSchedule",
+    description: "Effect of that taint: NoSchedule or NoExecute",
+    parse: taintEffect,
+  }),
+  nodeGateDeadlineSeconds: setting({
+    name: "PREPULL_NODE_GATE_DEADLINE_SECONDS",
+    default: "900",
+    description:
+      "Seconds after a node's creation when its taint is removed even if images are missing (an Event on the node names them)",
+    parse: integer(1, 86400),
+  }),
 };
 
 type Settings = typeof SETTINGS;
@@ -431,6 +493,12 @@ function checkTogether(config: Config): void {
     throw new ConfigError(
       SETTINGS.leaseRenewSeconds.name,
       `must be below ${SETTINGS.leaseDurationSeconds.name} (${config.leaseDurationSeconds}), got ${config.leaseRenewSeconds}`,
+    );
+  }
+  if (config.nodeGate && !config.reconciler) {
+    throw new ConfigError(
+      SETTINGS.nodeGate.name,
+      `on needs ${SETTINGS.reconciler.name}=on (the pre-pull DaemonSets decide when a node is ready)`,
     );
   }
 }

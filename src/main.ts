@@ -4,12 +4,15 @@
 import { hostname } from "node:os";
 import { Registry } from "prom-client";
 import { type Config, ConfigError, helpText, loadConfig, wantsHelp } from "./config.ts";
+import { ownedLabels } from "./core/daemonset.ts";
 import { buildApp } from "./http/app.ts";
 import { type RunningServer, serve } from "./http/server.ts";
 import { readTlsMaterial, TlsMaterialError } from "./http/tls.ts";
 import { loadKubeConfig } from "./kube/client.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { registerProcessMetrics } from "./metrics.ts";
+import { nodeGateSettingsFrom } from "./reconcile/node-gate-settings.ts";
+import { startNodeGate } from "./reconcile/node-gate-start.ts";
 import { RecordingQueue } from "./reconcile/queue.ts";
 import { reconcilerSettingsFrom } from "./reconcile/settings.ts";
 import { type RunningReconciler, startReconciler } from "./reconcile/start.ts";
@@ -33,8 +36,9 @@ function listenProblem(error: unknown, config: Config): unknown {
 }
 
 /**
- * The reconciler, when there is a Kubernetes API and PREPULL_RECONCILER=on. Otherwise admission
- * runs alone: its hand-offs go to a RecordingQueue and nothing is written to the cluster.
+ * The reconciler, when there is a Kubernetes API and PREPULL_RECONCILER=on, with the node gate
+ * beside it when PREPULL_NODE_GATE=on (stopped together). Otherwise admission runs alone: its
+ * hand-offs go to a RecordingQueue and nothing is written to the cluster.
  */
 async function startReconcilerIfWanted(
   config: Config,
@@ -48,7 +52,11 @@ async function startReconcilerIfWanted(
   const kubeConfig = loadKubeConfig(config, log);
   if (kubeConfig === undefined) return undefined;
   const settings = reconcilerSettingsFrom(config, { hostname: hostname(), pid: process.pid });
-  return startReconciler({ kubeConfig, settings, registry, logger: log });
+  const reconciler = await startReconciler({ kubeConfig, settings, registry, logger: log });
+  if (!config.nodeGate) return reconciler;
+  const gateSettings = nodeGateSettingsFrom(config, settings, ownedLabels(settings.prepull));
+  const gate = startNodeGate({ kubeConfig, settings: gateSettings, registry, logger: log });
+  return { ...reconciler, stop: () => Promise.all([gate.stop(), reconciler.stop()]).then(() => undefined) };
 }
 
 /** Drain the server first (in-flight admissions still hand off), then stop the reconciler. */

@@ -70,6 +70,10 @@ describe("loadConfig", () => {
       containerMemory: "8Mi",
       leaseDurationSeconds: 15,
       leaseRenewSeconds: 5,
+      nodeGate: false,
+      nodeGateTaint: "prepull.dev/not-ready",
+      nodeGateTaintEffect: "NoSchedule",
+      nodeGateDeadlineSeconds: 900,
     });
   });
 
@@ -145,6 +149,16 @@ describe("loadConfig", () => {
       6,
     ],
     [{ PREPULL_LEASE_DURATION_SECONDS: "6", PREPULL_LEASE_RENEW_SECONDS: "2" }, [], "leaseRenewSeconds", 2],
+    [{ PREPULL_NODE_GATE: "on" }, [], "nodeGate", true],
+    [
+      { PREPULL_NODE_GATE_TAINT: "ignore-taint.cluster-autoscaler.kubernetes.io/prepull" },
+      [],
+      "nodeGateTaint",
+      "ignore-taint.cluster-autoscaler.kubernetes.io/prepull",
+    ],
+    [{ PREPULL_NODE_GATE_TAINT: "images-pending" }, [], "nodeGateTaint", "images-pending"],
+    [{ PREPULL_NODE_GATE_TAINT_EFFECT: "NoExecute" }, [], "nodeGateTaintEffect", "NoExecute"],
+    [{ PREPULL_NODE_GATE_DEADLINE_SECONDS: "60" }, [], "nodeGateDeadlineSeconds", 60],
   ] as const)("%j %j → %s = %j", (env, argv, key, value) => {
     expect(load(env, [...argv])[key]).toEqual(value);
   });
@@ -257,6 +271,36 @@ describe("loadConfig", () => {
       { PREPULL_LEASE_DURATION_SECONDS: "4" },
       [],
       "PREPULL_LEASE_RENEW_SECONDS: must be below PREPULL_LEASE_DURATION_SECONDS (4), got 5",
+    ],
+    [{ PREPULL_NODE_GATE: "true" }, [], 'PREPULL_NODE_GATE: must be on or off, got "true"'],
+    [
+      { PREPULL_NODE_GATE: "on", PREPULL_RECONCILER: "off" },
+      [],
+      "PREPULL_NODE_GATE: on needs PREPULL_RECONCILER=on",
+    ],
+    ...[
+      "Prepull.dev/not-ready",
+      "prepull.dev/",
+      "/not-ready",
+      "prepull.dev/not ready",
+      `p/${"a".repeat(64)}`,
+    ].map(
+      (value) =>
+        [
+          { PREPULL_NODE_GATE_TAINT: value },
+          [],
+          `PREPULL_NODE_GATE_TAINT: must be a taint key such as "prepull.dev/not-ready"`,
+        ] as const,
+    ),
+    [
+      { PREPULL_NODE_GATE_TAINT_EFFECT: "PreferNoSchedule" },
+      [],
+      'PREPULL_NODE_GATE_TAINT_EFFECT: must be NoSchedule or NoExecute, got "PreferNoSchedule"',
+    ],
+    [
+      { PREPULL_NODE_GATE_DEADLINE_SECONDS: "0" },
+      [],
+      'PREPULL_NODE_GATE_DEADLINE_SECONDS: must be an integer from 1 to 86400, got "0"',
     ],
     [{}, ["--bogus=1"], "--bogus=1: unknown argument; see --help"],
     [{}, ["--port"], "--port: needs a value"],

@@ -45,7 +45,7 @@ export async function ensureDemoPrepull(
       log(`reusing prepull (pid ${pid}) at ${running.baseUrl}`);
       return running;
     }
-    // Unhealthy, or started by an earlier demo without a reconciler: replace it.
+    // Unhealthy, or started by an earlier demo without the reconciler or the node gate: replace it.
     await stopProcess(pid, paths);
   }
 
@@ -68,6 +68,8 @@ export async function ensureDemoPrepull(
       `--kubeconfig=${paths.kubeconfig}`,
       `--pod-namespace=${RELEASE_NAMESPACE}`,
       "--prepull-reconciler=on",
+      // The node gate, so the demo can show a node joining with the startup taint.
+      "--prepull-node-gate=on",
       "--log-level=info",
       ...extraArgs,
     ],
@@ -104,8 +106,15 @@ async function describe(
   };
 }
 
-/** The reconciler registers prepull_leader on /metrics; admission alone does not. */
+/**
+ * The reconciler registers prepull_leader on /metrics, the node gate prepull_node_gate_leader;
+ * admission alone registers neither.
+ */
 async function runsReconciler(prepull: DemoPrepull): Promise<boolean> {
   const response = await get(`${prepull.baseUrl}/metrics`, prepull.tls).catch(() => undefined);
-  return response?.status === 200 && /^prepull_leader /m.test(response.body);
+  return (
+    response?.status === 200 &&
+    /^prepull_leader /m.test(response.body) &&
+    /^prepull_node_gate_leader /m.test(response.body)
+  );
 }

@@ -34,6 +34,11 @@ export interface PrepullSettings {
   mirrorPullSecrets: boolean;
   /** Requests and limits of every container, init included. */
   resources: { cpu: string; memory: string };
+  /**
+   * Tolerated by every pre-pull pod besides its group's own tolerations: the node gate's startup
+   * taint, so the pods pull on a gated node while workload pods stay away.
+   */
+  extraTolerations?: Toleration[];
 }
 
 export interface ContainerManifest {
@@ -251,7 +256,12 @@ export function imageContainers(images: readonly string[]): ImageContainer[] {
 
 export function daemonSetManifest(input: DaemonSetInput): DaemonSetManifest {
   const { settings } = input;
-  const placement = canonicalPlacement(input.placement);
+  const extra = settings.extraTolerations ?? [];
+  const placement = canonicalPlacement(
+    extra.length === 0
+      ? input.placement
+      : { ...input.placement, tolerations: [...input.placement.tolerations, ...extra] },
+  );
   const selectorLabels = { [LABEL_DAEMONSET]: input.name };
   const labels = sortedRecord({
     ...ownedLabels(settings),

@@ -96,6 +96,11 @@ export class ResourceWatch {
     return this.#listWatch.list(namespace);
   }
 
+  /** One cached object by name (and namespace, for namespaced resources). */
+  get(name: string, namespace?: string): CachedObject | undefined {
+    return this.#listWatch.get(name, namespace);
+  }
+
   /** Errors inside list or watch reach the ERROR callback; this catches the rest (authentication). */
   #run(): void {
     this.#listWatch.start().catch((error: unknown) => this.#failed(error));

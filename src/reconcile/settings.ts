@@ -3,6 +3,7 @@
 // DEFAULT_TIMINGS is only a constant.
 import type { Config } from "../config.ts";
 import type { PrepullSettings } from "../core/desired-state.ts";
+import { gateToleration } from "../core/node-gate.ts";
 
 export interface LeaderElectionTimings {
   /** The Lease's name in the release namespace. */
@@ -68,6 +69,14 @@ export function reconcilerSettingsFrom(config: Config, self: ProcessIdentity): R
       maxImagesPerDaemonSet: config.maxImagesPerDaemonSet,
       mirrorPullSecrets: config.mirrorPullSecrets,
       resources: { cpu: config.containerCpu, memory: config.containerMemory },
+      // The pre-pull pods must run on a gated node: that is how its images get there.
+      ...(config.nodeGate
+        ? {
+            extraTolerations: [
+              gateToleration({ taintKey: config.nodeGateTaint, taintEffect: config.nodeGateTaintEffect }),
+            ],
+          }
+        : {}),
     },
     excludedNamespaces: [...config.excludedNamespaces],
     resyncSeconds: config.resyncSeconds,

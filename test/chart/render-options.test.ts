@@ -95,6 +95,16 @@ describe("ci/full-values.yaml: every option on, most values changed", () => {
     expect(vars.get("LOG_LEVEL")).toBe("debug");
   });
 
+  it("gates nodes: get, list, watch and patch Nodes cluster-wide, and the gate's settings", () => {
+    expect(verbsOn(manifests, "cluster", "", "nodes")).toEqual(["get", "list", "patch", "watch"]);
+    expect(verbsOn(manifests, "namespace", "", "nodes")).toEqual([]);
+    const vars = env(manifests);
+    expect(vars.get("PREPULL_NODE_GATE")).toBe("on");
+    expect(vars.get("PREPULL_NODE_GATE_TAINT")).toBe("ignore-taint.cluster-autoscaler.kubernetes.io/prepull");
+    expect(vars.get("PREPULL_NODE_GATE_TAINT_EFFECT")).toBe("NoExecute");
+    expect(vars.get("PREPULL_NODE_GATE_DEADLINE_SECONDS")).toBe("600");
+  });
+
   it("uses the image by digest, for the server and for the DaemonSets' sleeper alike", () => {
     const image =
       "registry.example.com/platform/prepull@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -188,6 +198,12 @@ describe("smaller switches", () => {
     expect(findManifest(manifests, "RoleBinding").subjects).toEqual([
       { kind: "ServiceAccount", name: "existing", namespace: "prepull" },
     ]);
+  });
+
+  it("the node gate is off by default: no access to Nodes and no gate settings", () => {
+    const manifests = renderChart({});
+    expect(verbsOn(manifests, "cluster", "", "nodes")).toEqual([]);
+    expect([...env(manifests).keys()].filter((name) => name.startsWith("PREPULL_NODE_GATE"))).toEqual([]);
   });
 
   it("rbac.create=false renders no RBAC objects", () => {

@@ -277,6 +277,78 @@ describe("the chart's RBAC with default values", () => {
   });
 });
 
+describe("the chart's RBAC and Nodes", () => {
+  let gateOff: Installed;
+  let gateOn: Installed;
+
+  beforeAll(async () => {
+    [gateOff, gateOn] = await Promise.all([installRbac({}), installRbac({ nodeGate: { enabled: true } })]);
+    await vi.waitFor(
+      async () => {
+        expect(await statusOf(() => gateOn.clients.core.listNode())).toBe(200);
+        expect(await statusOf(() => gateOff.clients.apps.listDeploymentForAllNamespaces())).toBe(200);
+      },
+      { timeout: 30_000, interval: 200 },
+    );
+  });
+
+  afterAll(async () => {
+    await Promise.all([gateOff?.remove(), gateOn?.remove()]);
+  });
+
+  async function allowed(installed: Installed, verb: string): Promise<boolean> {
+    const review = await installed.clients.authorization.createSelfSubjectAccessReview({
+      body: { spec: { resourceAttributes: { group: "", resource: "nodes", verb } } },
+    });
+    return review.status?.allowed === true;
+  }
+
+  it("with the node gate off (the default), no access to Nodes at all", async () => {
+    expect(await statusOf(() => gateOff.clients.core.listNode())).toBe(403);
+    for (const verb of ["get", "list", "watch", "patch"])
+      expect(await allowed(gateOff, verb), verb).toBe(false);
+  });
+
+  it("with nodeGate.enabled: get, list, watch and patch Nodes, Events in default; never update or delete", async () => {
+    const { core } = gateOn.clients;
+    for (const verb of ["get", "list", "watch", "patch"])
+      expect(await allowed(gateOn, verb), verb).toBe(true);
+    for (const verb of ["update", "delete", "create"]) expect(await allowed(gateOn, verb), verb).toBe(false);
+    // The taint removal: a JSON patch; 404 (allowed, no such node), not 403.
+    expect(
+      await statusOf(() =>
+        core.patchNode({
+          name: "absent",
+          body: [{ op: "remove", path: "/spec/taints/0" }],
+          dryRun: "All",
+        }),
+      ),
+    ).toBe(404);
+    // The deadline Event, about a node, in the default namespace.
+    const event = {
+      metadata: { generateName: "prepull-" },
+      involvedObject: { apiVersion: "v1", kind: "Node", name: "absent" },
+      reason: "PrepullNodeGateDeadline",
+      message: "probe",
+      type: "Warning",
+    };
+    expect(
+      await statusOf(() => core.createNamespacedEvent({ namespace: "default", body: event, dryRun: "All" })),
+    ).toBe(200);
+    // Its own Lease, beside the reconciler's.
+    const lease = { metadata: { name: "prepull-node-gate" }, spec: { holderIdentity: "probe" } };
+    expect(
+      await statusOf(() =>
+        gateOn.clients.coordination.createNamespacedLease({
+          namespace: gateOn.namespace,
+          body: lease,
+          dryRun: "All",
+        }),
+      ),
+    ).toBe(200);
+  });
+});
+
 describe("the chart's RBAC with reconciler.mirrorPullSecrets", () => {
   let installed: Installed;
   let otherNamespace: string;

@@ -2,6 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.ts";
+import { nodeGateSettingsFrom } from "../../src/reconcile/node-gate-settings.ts";
 import { DEFAULT_TIMINGS, reconcilerSettingsFrom } from "../../src/reconcile/settings.ts";
 import { makeTempDir } from "../support/tls.ts";
 
@@ -98,6 +99,58 @@ describe("reconcilerSettingsFrom", () => {
     });
     expect(leaderElection.renewDeadlineSeconds).toBeGreaterThan(renew);
     expect(leaderElection.renewDeadlineSeconds).toBeLessThan(duration);
+  });
+
+  it("makes the pre-pull pods tolerate the gating taint only when the node gate is on", () => {
+    expect(settingsFor({}).prepull.extraTolerations).toBeUndefined();
+    expect(settingsFor({ PREPULL_NODE_GATE: "on" }).prepull.extraTolerations).toEqual([
+      { key: "prepull.dev/not-ready", operator: "Exists", value: "", effect: "NoSchedule" },
+    ]);
+    expect(
+      settingsFor({
+        PREPULL_NODE_GATE: "on",
+        PREPULL_NODE_GATE_TAINT: "ignore-taint.cluster-autoscaler.kubernetes.io/prepull",
+        PREPULL_NODE_GATE_TAINT_EFFECT: "NoExecute",
+      }).prepull.extraTolerations,
+    ).toEqual([
+      {
+        key: "ignore-taint.cluster-autoscaler.kubernetes.io/prepull",
+        operator: "Exists",
+        value: "",
+        effect: "NoExecute",
+      },
+    ]);
+  });
+
+  it("gives the node gate its taint, deadline, namespace and a Lease of its own with the same timings", () => {
+    const config = loadConfig({
+      env: {
+        ...tlsEnv,
+        POD_NAMESPACE: "infra",
+        PREPULL_NODE_GATE: "on",
+        PREPULL_NODE_GATE_TAINT: "ignore-taint.cluster-autoscaler.kubernetes.io/prepull",
+        PREPULL_NODE_GATE_DEADLINE_SECONDS: "300",
+      },
+      argv: [],
+    });
+    const reconciler = reconcilerSettingsFrom(config, here);
+    expect(nodeGateSettingsFrom(config, reconciler, { "app.kubernetes.io/managed-by": "prepull" })).toEqual({
+      gate: {
+        taintKey: "ignore-taint.cluster-autoscaler.kubernetes.io/prepull",
+        taintEffect: "NoSchedule",
+        deadlineMs: 300_000,
+      },
+      namespace: "infra",
+      ownedLabels: { "app.kubernetes.io/managed-by": "prepull" },
+      leaderElection: {
+        leaseName: "prepull-node-gate",
+        identity: "build-host_4242",
+        leaseDurationSeconds: 15,
+        renewPeriodSeconds: 5,
+        renewDeadlineSeconds: 10,
+        retryPeriodSeconds: 2,
+      },
+    });
   });
 
   it("does not share arrays with the configuration", () => {

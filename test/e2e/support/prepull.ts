@@ -44,6 +44,8 @@ export interface RunningPrepull {
   admissionRequests(filter?: LabelFilter): Promise<number>;
   /** SIGTERM, then SIGKILL after 10 s; resolves when the process has exited. Idempotent. */
   stop(): Promise<void>;
+  /** Sends a signal at once (SIGKILL: a crash, nothing released); await `exited` for the end. */
+  kill(signal: NodeJS.Signals): void;
   /** How the process ended, once it has. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -125,6 +127,9 @@ export async function startPrepull(options: PrepullOptions): Promise<RunningPrep
     admissionRequests: async (filter = {}) =>
       sumOf(await metrics(), "prepull_admission_requests_total", filter),
     stop,
+    kill: (signal) => {
+      if (!hasExited) child.kill(signal);
+    },
     exited: exitStatus,
   };
 }

@@ -121,7 +121,13 @@ export async function writeKubeletFiles(
   );
 }
 
-export function kubeletProcess(binDir: string, layout: RealNodeLayout): ProcessSpec {
+/** `extraTaints`: more taints to register with, e.g. a startup taint, as a node joining an autoscaled pool has. */
+export function kubeletProcess(
+  binDir: string,
+  layout: RealNodeLayout,
+  extraTaints: readonly { key: string; value?: string; effect: string }[] = [],
+): ProcessSpec {
+  const taints = [REAL_NODE_TAINT, ...extraTaints].map((t) => `${t.key}=${t.value ?? ""}:${t.effect}`);
   return {
     name: "kubelet",
     command: join(binDir, "kubelet"),
@@ -132,6 +138,8 @@ export function kubeletProcess(binDir: string, layout: RealNodeLayout): ProcessS
       `--cert-dir=${join(layout.kubeletRoot, "pki")}`,
       `--hostname-override=${REAL_NODE_NAME}`,
       `--node-labels=${POOL_LABEL}=${REAL_POOL},type=real`,
+      // The same as the configuration's registerWithTaints, plus the extra ones (a flag wins).
+      `--register-with-taints=${taints.join(",")}`,
       "--v=1",
     ],
     env: { PATH: `${binDir}:${process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin"}` },

@@ -252,6 +252,51 @@ async function createCgroupRoot(layout: RealNodeLayout): Promise<void> {
   }
 }
 
+/**
+ * Takes the real node out of the cluster as a node leaving it would: its kubelet stopped and its
+ * Node deleted (containerd, its images and running containers stay). `joinRealNode` brings it back.
+ */
+export async function leaveRealNode(paths: ClusterPaths, core: CoreV1Api): Promise<void> {
+  const pid = await readPid(paths, "kubelet");
+  if (pid !== undefined && (await isOurProcess(pid, paths))) await stopProcess(pid, paths);
+  await core.deleteNode({ name: REAL_NODE_NAME }).catch(() => undefined);
+  await waitUntil(
+    async () =>
+      (await core.readNode({ name: REAL_NODE_NAME }).then(
+        () => false,
+        () => true,
+      ))
+        ? true
+        : undefined,
+    { what: `node ${REAL_NODE_NAME} deleted`, timeoutMs: 30_000 },
+  );
+}
+
+/** Starts the kubelet again: it registers a new Node, with `extraTaints` besides its own. */
+export async function joinRealNode(
+  paths: ClusterPaths,
+  binDir: string,
+  state: RealNodeState,
+  core: CoreV1Api,
+  extraTaints: readonly { key: string; value?: string; effect: string }[],
+  log: Progress,
+): Promise<void> {
+  const layout = realNodeLayout(paths);
+  await startAndWait(
+    paths,
+    kubeletProcess(binDir, layout, extraTaints),
+    `http://127.0.0.1:${state.ports.kubeletHealthz}/healthz`,
+    log,
+  );
+  await waitUntil(
+    async () => {
+      const node = await core.readNode({ name: REAL_NODE_NAME }).catch(() => undefined);
+      return node && isReady(node) ? true : undefined;
+    },
+    { what: `node ${REAL_NODE_NAME} Ready again`, timeoutMs: 120_000, intervalMs: 250 },
+  );
+}
+
 /** True when the node's processes are alive and answering. */
 export async function realNodeHealthy(paths: ClusterPaths, state: RealNodeState): Promise<boolean> {
   for (const name of REAL_NODE_PROCESSES) {

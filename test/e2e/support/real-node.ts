@@ -44,6 +44,7 @@ export interface RealNodePrepull {
 export async function startRealNodePrepull(
   prefix: string,
   labels: Record<string, string> = {},
+  env: Record<string, string> = {},
 ): Promise<RealNodePrepull> {
   realNode(); // fails here, with the plane's reason, when there is no real node
   const releaseNamespace = `${prefix}-${process.pid}`;
@@ -51,7 +52,11 @@ export async function startRealNodePrepull(
   const prepull = await startPrepull({
     namespace: releaseNamespace,
     reconciler: true,
-    env: { PREPULL_SLEEPER_IMAGE: images().sleeper, PREPULL_SLEEPER_PATH: "/usr/local/bin/prepull-sleep" },
+    env: {
+      PREPULL_SLEEPER_IMAGE: images().sleeper,
+      PREPULL_SLEEPER_PATH: "/usr/local/bin/prepull-sleep",
+      ...env,
+    },
   });
   return {
     releaseNamespace,

@@ -40,6 +40,7 @@ describe.skipIf(realNodeTurnedOff)("node readiness gating on the real node", () 
 
     // The node leaves; the workload (one replica) waits for a node while it is away.
     await leaveRealNode(clusterPaths(), core);
+    console.log("real node left");
     await apps.createNamespacedDeployment({
       namespace,
       body: realNodeDeployment({ name: "model", images: [large], optedIn: true, replicas: 1 }),
@@ -56,8 +57,13 @@ describe.skipIf(realNodeTurnedOff)("node readiness gating on the real node", () 
     );
 
     // Ready, yet gated while the pre-pull pod pulls: prepull releases it once the image is there.
-    await waitFor("prepull to release the node", async () => timeline.releasedAt(), 300_000, 250);
+    await waitFor("prepull to release the node", async () => timeline.releasedAt(), 300_000, 250).catch(
+      (error: unknown) => {
+        throw new Error(`${error}; the node went through ${JSON.stringify(timeline.moments)}`);
+      },
+    );
     expect(timeline.moments.some((m) => m.ready && m.gated)).toBe(true);
+    console.log("real node released");
 
     // Released only once the image is there: the pre-pull pod's pull finished before the release.
     const pulledAt = await waitFor("the pre-pull pod's Pulled event", async () => {
@@ -93,5 +99,5 @@ describe.skipIf(realNodeTurnedOff)("node readiness gating on the real node", () 
       `real node: Ready → released in ${((releasedAt - readyAt) / 1000).toFixed(1)} s ` +
         `(the pre-pull's pull of ${realNode().largeImageMib} MiB inside it)`,
     );
-  });
+  }, 420_000);
 });

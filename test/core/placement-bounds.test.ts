@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import type { Placement, Toleration } from "../../src/core/placement.ts";
-import { placementOf } from "../../src/core/placement.ts";
 import {
   applyPolicy,
   type BoundedPlacement,
@@ -222,11 +221,11 @@ describe("boundPlacement: the namespace's PodTolerationRestriction", () => {
     ]);
   });
 
-  it("a keyless Exists is judged as itself by the whitelist, before the policy", () => {
+  it("a keyless Exists is judged by the whitelist, and a narrower toleration it covers on its own", () => {
     const result = placed(
       bound({ tolerations: [EVERYTHING, GPU] }, { namespaceAnnotations: whitelist([GPU]) }),
     );
-    expect(result.placement.tolerations).toEqual([]);
+    expect(result.placement.tolerations).toEqual([tol("nvidia.com/gpu", "Exists", "", "NoSchedule")]);
     expect(result.notes).toEqual(["toleration of every taint dropped: not in the namespace's whitelist"]);
   });
 

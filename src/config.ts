@@ -103,6 +103,10 @@ function dnsLabel(raw: string | undefined, name: string): string {
   return text;
 }
 
+/** A taint key: a label key, an optional DNS subdomain prefix and a name of at most 63 characters. */
+const TAINT_KEY =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+
 /** A Secret or PriorityClass name: an RFC 1123 subdomain of at most 253 characters. */
 function isSubdomain(text: string): boolean {
   return text.length <= 253 && DNS_SUBDOMAIN.test(text);
@@ -352,6 +356,19 @@ export const SETTINGS = {
     description:
       "true: copy workloads' imagePullSecrets into POD_NAMESPACE for the DaemonSets (needs read access to Secrets)",
     parse: boolean,
+  }),
+  toleratedTaints: setting({
+    name: "PREPULL_TOLERATED_TAINTS",
+    default: "*",
+    description:
+      'Comma-separated taint keys the pre-pull DaemonSets may tolerate when a workload does; "*": any key not in PREPULL_NEVER_TOLERATED_TAINTS. A keyless Exists toleration becomes one per listed key (dropped with "*")',
+    parse: nameList((key) => key === "*" || TAINT_KEY.test(key), 'taint keys or "*"'),
+  }),
+  neverToleratedTaints: setting({
+    name: "PREPULL_NEVER_TOLERATED_TAINTS",
+    default: "node-role.kubernetes.io/control-plane,node-role.kubernetes.io/master",
+    description: "Comma-separated taint keys the pre-pull DaemonSets never tolerate, whatever a workload asks",
+    parse: nameList((key) => TAINT_KEY.test(key), "taint keys"),
   }),
   priorityClassName: setting({
     name: "PREPULL_PRIORITY_CLASS_NAME",

@@ -23,6 +23,8 @@ import { workloadPath } from "./sources.ts";
 
 export const STATUS_ANNOTATION = "prepull.dev/status";
 export const PULL_FAILED_REASON = "PrepullImagePullFailed";
+/** Warning Event for what prepull narrowed or refused on a workload's behalf (status notes). */
+export const RESTRICTED_REASON = "PrepullRestricted";
 /**
  * Status patches in flight at once: with hundreds of workloads a serial loop would hold up the
  * next reconcile (and its DaemonSet writes) for seconds; the API server's own fairness limits do
@@ -62,6 +64,8 @@ export class StatusWriter {
   readonly #lastWrite = new Map<string, number>();
   /** workload id → "image\0reason" of the failures already reported by an Event. */
   readonly #reported = new Map<string, Set<string>>();
+  /** workload id → the notes already reported by an Event. */
+  readonly #reportedNotes = new Map<string, Set<string>>();
 
   #pending: { snapshot: StatusSnapshot; canWrite: () => boolean } | undefined;
   #draining: Promise<void> | undefined;
@@ -120,6 +124,7 @@ export class StatusWriter {
         // 0 means nothing left to do for this workload; it must not cancel another's later write.
         if (wait > 0) soonest = Math.min(soonest, wait);
         await this.#reportFailures(status, object);
+        await this.#reportNotes(status, object);
       } catch (error) {
         if (error instanceof KubeApiError && error.status === 404) return;
         failures.push(error);
@@ -127,6 +132,7 @@ export class StatusWriter {
       }
     });
     for (const id of this.#reported.keys()) if (!seen.has(id)) this.#reported.delete(id);
+    for (const id of this.#reportedNotes.keys()) if (!seen.has(id)) this.#reportedNotes.delete(id);
     for (const id of this.#lastWrite.keys()) if (!seen.has(id)) this.#lastWrite.delete(id);
     if (Number.isFinite(soonest)) this.#options.requestLater(soonest);
     if (failures.length > 0) throw new AggregateError(failures, `${failures.length} status write(s) failed`);
@@ -183,6 +189,19 @@ export class StatusWriter {
     }
     // Forget what recovered, so a new failure of the same image is reported again.
     this.#reported.set(status.id, current);
+  }
+
+  /** One Event per new note; a note that went away and comes back is reported again. */
+  async #reportNotes(status: WorkloadStatus, object: JsonObject): Promise<void> {
+    const reported = this.#reportedNotes.get(status.id) ?? new Set<string>();
+    const current = new Set(status.notes ?? []);
+    for (const note of current) {
+      if (reported.has(note)) continue;
+      await this.#event(status.workload, object, RESTRICTED_REASON, `prepull: ${note}`);
+      reported.add(note);
+      this.#reportedNotes.set(status.id, reported);
+    }
+    this.#reportedNotes.set(status.id, current);
   }
 
   async #event(key: WorkloadKey, object: JsonObject, reason: string, message: string): Promise<void> {

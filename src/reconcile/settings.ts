@@ -4,6 +4,7 @@
 import type { Config } from "../config.ts";
 import type { PrepullSettings } from "../core/desired-state.ts";
 import { gateToleration } from "../core/node-gate.ts";
+import type { TolerationPolicy } from "../core/placement-bounds.ts";
 
 export interface LeaderElectionTimings {
   /** The Lease's name in the release namespace. */
@@ -19,6 +20,8 @@ export interface LeaderElectionTimings {
 export interface ReconcilerSettings {
   /** DaemonSet shape; `prepull.namespace` is the release namespace. */
   prepull: PrepullSettings;
+  /** Which taints the pre-pull DaemonSets may tolerate when a workload does. */
+  tolerationPolicy: TolerationPolicy;
   /** Namespaces whose workloads are ignored, besides kube-system and the release namespace. */
   excludedNamespaces: readonly string[];
   /** A full reconcile at least this often, whatever the watches say. */
@@ -77,6 +80,10 @@ export function reconcilerSettingsFrom(config: Config, self: ProcessIdentity): R
             ],
           }
         : {}),
+    },
+    tolerationPolicy: {
+      tolerated: [...config.toleratedTaints],
+      neverTolerated: [...config.neverToleratedTaints],
     },
     excludedNamespaces: [...config.excludedNamespaces],
     resyncSeconds: config.resyncSeconds,

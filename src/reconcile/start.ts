@@ -128,6 +128,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
       .map(([key, value]) => `${key}=${value}`)
       .join(","),
     watchSecrets: settings.prepull.mirrorPullSecrets,
+    tolerationPolicy: settings.tolerationPolicy,
     logger,
     onChange: (_source, urgency) => trigger(urgency),
   });

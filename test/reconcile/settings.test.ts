@@ -32,6 +32,10 @@ describe("reconcilerSettingsFrom", () => {
         mirrorPullSecrets: false,
         resources: { cpu: "1m", memory: "8Mi" },
       },
+      tolerationPolicy: {
+        tolerated: ["*"],
+        neverTolerated: ["node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"],
+      },
       excludedNamespaces: [],
       resyncSeconds: 300,
       debounceMs: DEFAULT_TIMINGS.debounceMs,

@@ -367,7 +367,8 @@ export const SETTINGS = {
   neverToleratedTaints: setting({
     name: "PREPULL_NEVER_TOLERATED_TAINTS",
     default: "node-role.kubernetes.io/control-plane,node-role.kubernetes.io/master",
-    description: "Comma-separated taint keys the pre-pull DaemonSets never tolerate, whatever a workload asks",
+    description:
+      "Comma-separated taint keys the pre-pull DaemonSets never tolerate, whatever a workload asks",
     parse: nameList((key) => TAINT_KEY.test(key), "taint keys"),
   }),
   priorityClassName: setting({

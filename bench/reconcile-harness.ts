@@ -26,6 +26,8 @@ export function replicaSettings(
   return {
     excludedNamespaces: [],
     tolerationPolicy: DEFAULT_TOLERATION_POLICY,
+    // The tests and benchmarks read per-image gauges by image name.
+    metricsImageNames: true,
     resyncSeconds: 30,
     debounceMs: 200,
     maxDelayMs: 1000,

@@ -257,8 +257,28 @@ export const SETTINGS = {
   port: setting({
     name: "PORT",
     default: "8443",
-    description: "HTTPS port for /mutate, /healthz, /readyz and /metrics (0 picks a free port)",
+    description: "HTTPS port for /mutate, /healthz and /readyz (0 picks a free port)",
     parse: port,
+  }),
+  metricsPort: setting({
+    name: "METRICS_PORT",
+    default: "8444",
+    description: "HTTPS port for /metrics, same certificate (0 picks a free port); must differ from PORT",
+    parse: port,
+  }),
+  metricsAuth: setting({
+    name: "METRICS_AUTH",
+    default: "on",
+    description:
+      "on: /metrics needs a bearer token the apiserver authenticates (TokenReview) and authorises for get on /metrics (SubjectAccessReview); without a Kubernetes API it answers 503. off: anyone reaching METRICS_PORT may read it",
+    parse: onOff,
+  }),
+  metricsImageNames: setting({
+    name: "PREPULL_METRICS_IMAGE_NAMES",
+    default: "false",
+    description:
+      "true: the image label of prepull_image_nodes_* is the image reference. false: the first 12 hex digits of its sha256 (echo -n <image> | sha256sum)",
+    parse: boolean,
   }),
   host: setting({
     name: "HOST",
@@ -507,6 +527,12 @@ export function loadConfig(source: ConfigSource = { env: process.env, argv: proc
 
 /** Rules between settings; each failure still names one setting. */
 function checkTogether(config: Config): void {
+  if (config.metricsPort === config.port && config.port !== 0) {
+    throw new ConfigError(
+      SETTINGS.metricsPort.name,
+      `must differ from ${SETTINGS.port.name} (${config.port})`,
+    );
+  }
   if (config.leaseRenewSeconds >= config.leaseDurationSeconds) {
     throw new ConfigError(
       SETTINGS.leaseRenewSeconds.name,

@@ -20,6 +20,8 @@ export interface LeaderElectionTimings {
 export interface ReconcilerSettings {
   /** DaemonSet shape; `prepull.namespace` is the release namespace. */
   prepull: PrepullSettings;
+  /** Image references as metric label values (else a short hash of each). */
+  metricsImageNames: boolean;
   /** Which taints the pre-pull DaemonSets may tolerate when a workload does. */
   tolerationPolicy: TolerationPolicy;
   /** Namespaces whose workloads are ignored, besides kube-system and the release namespace. */
@@ -81,6 +83,7 @@ export function reconcilerSettingsFrom(config: Config, self: ProcessIdentity): R
           }
         : {}),
     },
+    metricsImageNames: config.metricsImageNames,
     tolerationPolicy: {
       tolerated: [...config.toleratedTaints],
       neverTolerated: [...config.neverToleratedTaints],

@@ -5,6 +5,7 @@
 // checked before the dry run, and nothing is left behind.
 import { randomBytes } from "node:crypto";
 import {
+  AdmissionregistrationV1Api,
   AppsV1Api,
   AuthenticationV1Api,
   AuthorizationV1Api,
@@ -15,13 +16,16 @@ import {
   RbacAuthorizationV1Api,
 } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { waitFor } from "../../bench/reconcile-harness.ts";
 import { isApiStatus } from "../../scripts/cluster/kube-client.ts";
 import { renderChart } from "../support/helm.ts";
 import { adminClients } from "./support/cluster.ts";
 import { createNamespace, deleteNamespace } from "./support/namespace.ts";
-import { daemonSet } from "./support/workloads.ts";
+import { daemonSet, deployment } from "./support/workloads.ts";
 
 const RBAC_KINDS = ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"];
+/** The policy under which the apiserver lets prepull's ServiceAccount change only its annotation. */
+const POLICY_KINDS = ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"];
 
 interface Installed {
   namespace: string;
@@ -43,17 +47,38 @@ async function installRbac(values: Record<string, unknown>): Promise<Installed> 
   const namespace = await createNamespace("prepull-rbac");
   // A unique release name: ClusterRoles and ClusterRoleBindings are cluster-wide.
   const release = `rbac-${randomBytes(3).toString("hex")}`;
-  const manifests = renderChart({ release, namespace, values }).filter((m) => RBAC_KINDS.includes(m.kind));
-  expect(manifests.map((m) => m.kind).sort()).toEqual([...RBAC_KINDS].sort());
+  const manifests = renderChart({ release, namespace, values }).filter(
+    (m) => RBAC_KINDS.includes(m.kind) || POLICY_KINDS.includes(m.kind),
+  );
+  // Its own roles, and the role for whoever scrapes /metrics (bound to nobody by the chart).
+  expect(manifests.map((m) => `${m.kind}/${m.metadata.name}`).sort()).toEqual(
+    [
+      `ServiceAccount/${release}-prepull`,
+      `ClusterRole/${release}-prepull`,
+      `ClusterRole/${release}-prepull-metrics-reader`,
+      `ClusterRoleBinding/${release}-prepull`,
+      `Role/${release}-prepull`,
+      `RoleBinding/${release}-prepull`,
+      `ValidatingAdmissionPolicy/${release}-prepull-status-only`,
+      `ValidatingAdmissionPolicyBinding/${release}-prepull-status-only`,
+    ].sort(),
+  );
   for (const manifest of manifests) await admin.objects.create(manifest);
 
   const rbac = admin.kubeConfig.makeApiClient(RbacAuthorizationV1Api);
-  const clusterScoped = manifests.filter((m) => m.kind.startsWith("Cluster")).map((m) => m.metadata.name);
+  const policies = admin.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+  const named = (kind: string) => manifests.filter((m) => m.kind === kind).map((m) => m.metadata.name);
   const remove = async () => {
-    for (const name of clusterScoped) {
+    for (const name of named("ClusterRoleBinding"))
       await rbac.deleteClusterRoleBinding({ name }).catch((e: unknown) => ignoreNotFound(e));
+    for (const name of named("ClusterRole"))
       await rbac.deleteClusterRole({ name }).catch((e: unknown) => ignoreNotFound(e));
-    }
+    for (const name of named("ValidatingAdmissionPolicyBinding"))
+      await policies
+        .deleteValidatingAdmissionPolicyBinding({ name })
+        .catch((e: unknown) => ignoreNotFound(e));
+    for (const name of named("ValidatingAdmissionPolicy"))
+      await policies.deleteValidatingAdmissionPolicy({ name }).catch((e: unknown) => ignoreNotFound(e));
     await deleteNamespace(namespace);
   };
 
@@ -189,6 +214,46 @@ describe("the chart's RBAC with default values", () => {
     expect(await statusOf(() => core.readNamespacedSecret({ name: "any", namespace: "kube-system" }))).toBe(
       403,
     );
+  });
+
+  it("may delete prepull's leftover mirrors in its namespace by label, without reading any Secret", async () => {
+    const { core } = installed.clients;
+    const labelSelector = "app.kubernetes.io/managed-by=prepull,app.kubernetes.io/component=image-cache";
+    expect(
+      await statusOf(() =>
+        core.deleteCollectionNamespacedSecret({
+          namespace: installed.namespace,
+          labelSelector,
+          dryRun: "All",
+        }),
+      ),
+    ).toBe(200);
+    expect(
+      await statusOf(() =>
+        core.deleteCollectionNamespacedSecret({ namespace: otherNamespace, labelSelector, dryRun: "All" }),
+      ),
+    ).toBe(403);
+    expect(
+      await statusOf(() => core.readNamespacedSecret({ name: "absent", namespace: installed.namespace })),
+    ).toBe(403);
+  });
+
+  it("lists and watches Namespaces and RuntimeClasses (placement bounds), and may not change them", async () => {
+    const { core, authorization } = installed.clients;
+    expect(await statusOf(() => core.listNamespace())).toBe(200);
+    for (const [group, resource, verb, allowed] of [
+      ["", "namespaces", "watch", true],
+      ["node.k8s.io", "runtimeclasses", "list", true],
+      ["node.k8s.io", "runtimeclasses", "watch", true],
+      ["", "namespaces", "patch", false],
+      ["node.k8s.io", "runtimeclasses", "create", false],
+      ["", "serviceaccounts", "list", false],
+    ] as const) {
+      const review = await authorization.createSelfSubjectAccessReview({
+        body: { spec: { resourceAttributes: { group, resource, verb } } },
+      });
+      expect(review.status?.allowed, `${verb} ${resource}`).toBe(allowed);
+    }
   });
 
   it("reads pods only in its own namespace (where its DaemonSets' pods run)", async () => {
@@ -357,7 +422,12 @@ describe("the chart's RBAC with reconciler.mirrorPullSecrets", () => {
     installed = await installRbac({ reconciler: { mirrorPullSecrets: true } });
     otherNamespace = await createNamespace("rbac-other");
     await vi.waitFor(
-      async () => expect(await statusOf(() => installed.clients.core.listSecretForAllNamespaces())).toBe(200),
+      async () =>
+        expect(
+          await statusOf(() =>
+            installed.clients.core.listNamespacedSecret({ namespace: installed.namespace }),
+          ),
+        ).toBe(200),
       { timeout: 30_000, interval: 200 },
     );
   });
@@ -367,14 +437,20 @@ describe("the chart's RBAC with reconciler.mirrorPullSecrets", () => {
     if (otherNamespace) await deleteNamespace(otherNamespace);
   });
 
-  it("reads Secrets everywhere (the workloads' pull secrets) and writes them only in its namespace", async () => {
+  it("gets (never lists) Secrets everywhere (the workloads' pull secrets) and writes them only in its namespace", async () => {
     const { core } = installed.clients;
+    // 404: allowed to get, there is no such Secret. 403 would mean not allowed.
+    expect(
+      await statusOf(() => core.readNamespacedSecret({ name: "absent", namespace: otherNamespace })),
+    ).toBe(404);
+    expect(await statusOf(() => core.listNamespacedSecret({ namespace: otherNamespace }))).toBe(403);
+    expect(await statusOf(() => core.listSecretForAllNamespaces())).toBe(403);
+    expect(await statusOf(() => core.listNamespacedSecret({ namespace: installed.namespace }))).toBe(200);
     const body = {
       metadata: { name: "mirrored-pull-secret" },
       type: "kubernetes.io/dockerconfigjson",
       data: { ".dockerconfigjson": Buffer.from('{"auths":{}}').toString("base64") },
     };
-    expect(await statusOf(() => core.listNamespacedSecret({ namespace: otherNamespace }))).toBe(200);
     expect(
       await statusOf(() =>
         core.createNamespacedSecret({ namespace: installed.namespace, body, dryRun: "All" }),
@@ -383,5 +459,83 @@ describe("the chart's RBAC with reconciler.mirrorPullSecrets", () => {
     expect(
       await statusOf(() => core.createNamespacedSecret({ namespace: otherNamespace, body, dryRun: "All" })),
     ).toBe(403);
+  });
+});
+
+const REFUSAL = "prepull's ServiceAccount may change only the prepull.dev/status annotation of a workload";
+
+describe("the chart's ValidatingAdmissionPolicy", () => {
+  let installed: Installed;
+  let workloads: string;
+
+  beforeAll(async () => {
+    installed = await installRbac({});
+    workloads = await createNamespace("vap-workloads");
+    await adminClients().apps.createNamespacedDeployment({
+      namespace: workloads,
+      body: deployment({ name: "app", optedIn: true, replicas: 0 }),
+    });
+  });
+
+  afterAll(async () => {
+    await installed?.remove();
+    if (workloads) await deleteNamespace(workloads);
+  });
+
+  /** A JSON patch of the Deployment as prepull's ServiceAccount (a dry run: nothing is changed). */
+  async function patchAsPrepull(patch: object[]): Promise<{ status: number; message: string }> {
+    try {
+      await installed.clients.apps.patchNamespacedDeployment({
+        name: "app",
+        namespace: workloads,
+        body: patch,
+        dryRun: "All",
+      });
+      return { status: 200, message: "" };
+    } catch (error) {
+      if (error instanceof Error && "code" in error && typeof error.code === "number")
+        return { status: error.code, message: "body" in error ? String(error.body) : error.message };
+      throw error;
+    }
+  }
+
+  it("refuses prepull's ServiceAccount a spec change", async () => {
+    // The apiserver learns new policies and bindings through a watch: wait until it refuses.
+    const refused = await waitFor("the policy to refuse a spec change", async () => {
+      const result = await patchAsPrepull([{ op: "replace", path: "/spec/replicas", value: 5 }]);
+      // Until then RBAC (a 403 without this message) or nothing (200) answers.
+      return result.message.includes(REFUSAL) ? result : undefined;
+    });
+    expect(refused.status).toBe(403);
+    expect(refused.message).toContain(REFUSAL);
+  });
+
+  it.each([
+    ["a label", [{ op: "add", path: "/metadata/labels/tampered", value: "yes" }]],
+    ["another annotation", [{ op: "add", path: "/metadata/annotations/prepull", value: "false" }]],
+    [
+      "the pod template's image",
+      [{ op: "replace", path: "/spec/template/spec/containers/0/image", value: "evil:1" }],
+    ],
+    ["a finalizer", [{ op: "add", path: "/metadata/finalizers", value: ["example.com/hold"] }]],
+  ])("refuses it %s", async (_what, patch) => {
+    const result = await patchAsPrepull(patch);
+    expect(result.status).toBe(403);
+    expect(result.message).toContain(REFUSAL);
+  });
+
+  it("lets it write the prepull.dev/status annotation, and others change the spec", async () => {
+    expect(
+      await patchAsPrepull([
+        { op: "add", path: "/metadata/annotations/prepull.dev~1status", value: "1/1 nodes ready" },
+      ]),
+    ).toEqual({ status: 200, message: "" });
+    // The policy matches prepull's ServiceAccount only.
+    await adminClients().apps.patchNamespacedDeployment({
+      name: "app",
+      namespace: workloads,
+      body: [{ op: "replace", path: "/spec/replicas", value: 2 }],
+      dryRun: "All",
+    });
   });
 });

@@ -47,6 +47,9 @@ describe("loadConfig", () => {
   it("applies the defaults", () => {
     expect(load({})).toEqual({
       port: 8443,
+      metricsPort: 8444,
+      metricsAuth: true,
+      metricsImageNames: false,
       host: "0.0.0.0",
       tlsCertFile: certFile,
       tlsKeyFile: keyFile,
@@ -153,6 +156,9 @@ describe("loadConfig", () => {
       "neverToleratedTaints",
       ["example.com/secure"],
     ],
+    [{ METRICS_PORT: "9090" }, [], "metricsPort", 9090],
+    [{ METRICS_AUTH: "off" }, [], "metricsAuth", false],
+    [{ PREPULL_METRICS_IMAGE_NAMES: "true" }, [], "metricsImageNames", true],
     [{ PREPULL_CONTAINER_CPU: "0.005" }, [], "containerCpu", "0.005"],
     [{ PREPULL_CONTAINER_CPU: "10m" }, [], "containerCpu", "10m"],
     [{ PREPULL_CONTAINER_MEMORY: "16M" }, [], "containerMemory", "16M"],
@@ -245,6 +251,8 @@ describe("loadConfig", () => {
       [],
       'PREPULL_SLEEPER_PATH: must be an absolute path without spaces, got "prepull-sleep"',
     ],
+    [{ METRICS_PORT: "8443" }, [], "METRICS_PORT: must differ from PORT (8443)"],
+    [{ METRICS_AUTH: "yes" }, [], 'METRICS_AUTH: must be on or off, got "yes"'],
     [
       { PREPULL_TOLERATED_TAINTS: "nvidia.com/gpu,a b" },
       [],

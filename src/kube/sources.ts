@@ -28,7 +28,7 @@ import {
   type TrackingContext,
   trackedWorkloadOf,
 } from "../reconcile/tracked.ts";
-import { NamespaceCache } from "./namespaces.ts";
+import { NamespaceCache, type NamespaceMetadata } from "./namespaces.ts";
 import type { KubeRest } from "./rest.ts";
 import { type CachedObject, ResourceWatch, type WatchEventType } from "./watch.ts";
 
@@ -165,6 +165,11 @@ export class ClusterSources {
         return found === undefined ? undefined : pullSecretNames(found);
       },
     };
+  }
+
+  /** A namespace's labels and annotations, from the cluster-wide Namespace cache. */
+  namespace(name: string): NamespaceMetadata | undefined {
+    return this.#namespaces.get(name);
   }
 
   /** What tracking a workload reads besides the workload: these caches and the policy. */

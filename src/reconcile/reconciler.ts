@@ -16,6 +16,7 @@ import { desiredState, workloadId } from "../core/desired-state.ts";
 import type { JsonObject, WorkloadKey } from "../core/workload.ts";
 import { isJsonObject } from "../core/workload.ts";
 import type { OwnedObjectApplier } from "../kube/apply.ts";
+import type { NamespaceMetadata } from "../kube/namespaces.ts";
 import { KubeApiError, type KubeRest } from "../kube/rest.ts";
 import type { StatusWriter } from "../kube/status-writer.ts";
 import type { Logger } from "../log.ts";
@@ -51,7 +52,12 @@ export interface ReconcileSources {
   secrets(): readonly JsonObject[];
   /** What tracking a workload reads besides the workload (namespaces, RuntimeClasses, policy). */
   trackingContext(): TrackingContext;
+  /** A namespace's labels and annotations. */
+  namespace(name: string): NamespaceMetadata | undefined;
 }
+
+/** The Pod Security label the release namespace should carry, and its value. */
+export const POD_SECURITY_ENFORCE = "pod-security.kubernetes.io/enforce";
 
 export interface ReconcilerDeps {
   settings: ReconcilerSettings;
@@ -70,6 +76,8 @@ export class Reconciler {
   #last: DesiredState | undefined;
   /** With mirroring off: whether leftover mirrors have been deleted by this process. */
   #mirrorsCleared = false;
+  /** Whether the release namespace's Pod Security label has been looked at. */
+  #podSecurityChecked = false;
 
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
@@ -88,6 +96,7 @@ export class Reconciler {
       metrics.runs.inc({ result: "not_synced" });
       return;
     }
+    if (!this.#podSecurityChecked) this.#checkPodSecurity(sources);
     const end = metrics.duration.startTimer();
     try {
       await this.#reconcile(sources, isLeader);
@@ -183,6 +192,22 @@ export class Reconciler {
       "reconciled",
     );
     if (failures.length > 0) throw new AggregateError(failures, "reconcile failed");
+  }
+
+  /**
+   * Warns once when the release namespace does not enforce Pod Security `restricted`: the chart
+   * cannot label a namespace Helm creates, and prepull's DaemonSets pass `restricted`, so nothing
+   * stops an administrator from enforcing it there.
+   */
+  #checkPodSecurity(sources: ReconcileSources): void {
+    this.#podSecurityChecked = true;
+    const namespace = this.#deps.settings.prepull.namespace;
+    const level = sources.namespace(namespace)?.labels[POD_SECURITY_ENFORCE];
+    if (level !== "restricted")
+      this.#deps.logger.warn(
+        { namespace, [POD_SECURITY_ENFORCE]: level ?? null },
+        `the release namespace does not enforce Pod Security restricted; label it: kubectl label namespace ${namespace} ${POD_SECURITY_ENFORCE}=restricted`,
+      );
   }
 
   /**

@@ -3,124 +3,12 @@
 // ServiceAccount comes from the TokenRequest API, and a client holding only that token tries what
 // prepull does and what it must never be able to do. Writes are dry runs (dryRun=All): RBAC is
 // checked before the dry run, and nothing is left behind.
-import { randomBytes } from "node:crypto";
-import {
-  AdmissionregistrationV1Api,
-  AppsV1Api,
-  AuthenticationV1Api,
-  AuthorizationV1Api,
-  BatchV1Api,
-  CoordinationV1Api,
-  CoreV1Api,
-  KubeConfig,
-  RbacAuthorizationV1Api,
-} from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { waitFor } from "../../bench/reconcile-harness.ts";
-import { isApiStatus } from "../../scripts/cluster/kube-client.ts";
-import { renderChart } from "../support/helm.ts";
+import { type Installed, installRbac } from "./support/chart-rbac.ts";
 import { adminClients } from "./support/cluster.ts";
 import { createNamespace, deleteNamespace } from "./support/namespace.ts";
 import { daemonSet, deployment } from "./support/workloads.ts";
-
-const RBAC_KINDS = ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"];
-/** The policy under which the apiserver lets prepull's ServiceAccount change only its annotation. */
-const POLICY_KINDS = ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"];
-
-interface Installed {
-  namespace: string;
-  serviceAccount: string;
-  clients: {
-    core: CoreV1Api;
-    apps: AppsV1Api;
-    batch: BatchV1Api;
-    coordination: CoordinationV1Api;
-    authentication: AuthenticationV1Api;
-    authorization: AuthorizationV1Api;
-  };
-  remove(): Promise<void>;
-}
-
-/** Creates the chart's RBAC objects for a fresh release and returns clients acting as its ServiceAccount. */
-async function installRbac(values: Record<string, unknown>): Promise<Installed> {
-  const admin = adminClients();
-  const namespace = await createNamespace("prepull-rbac");
-  // A unique release name: ClusterRoles and ClusterRoleBindings are cluster-wide.
-  const release = `rbac-${randomBytes(3).toString("hex")}`;
-  const manifests = renderChart({ release, namespace, values }).filter(
-    (m) => RBAC_KINDS.includes(m.kind) || POLICY_KINDS.includes(m.kind),
-  );
-  // Its own roles, and the role for whoever scrapes /metrics (bound to nobody by the chart).
-  expect(manifests.map((m) => `${m.kind}/${m.metadata.name}`).sort()).toEqual(
-    [
-      `ServiceAccount/${release}-prepull`,
-      `ClusterRole/${release}-prepull`,
-      `ClusterRole/${release}-prepull-metrics-reader`,
-      `ClusterRoleBinding/${release}-prepull`,
-      `Role/${release}-prepull`,
-      `RoleBinding/${release}-prepull`,
-      `ValidatingAdmissionPolicy/${release}-prepull-status-only`,
-      `ValidatingAdmissionPolicyBinding/${release}-prepull-status-only`,
-    ].sort(),
-  );
-  for (const manifest of manifests) await admin.objects.create(manifest);
-
-  const rbac = admin.kubeConfig.makeApiClient(RbacAuthorizationV1Api);
-  const policies = admin.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
-  const named = (kind: string) => manifests.filter((m) => m.kind === kind).map((m) => m.metadata.name);
-  const remove = async () => {
-    for (const name of named("ClusterRoleBinding"))
-      await rbac.deleteClusterRoleBinding({ name }).catch((e: unknown) => ignoreNotFound(e));
-    for (const name of named("ClusterRole"))
-      await rbac.deleteClusterRole({ name }).catch((e: unknown) => ignoreNotFound(e));
-    for (const name of named("ValidatingAdmissionPolicyBinding"))
-      await policies
-        .deleteValidatingAdmissionPolicyBinding({ name })
-        .catch((e: unknown) => ignoreNotFound(e));
-    for (const name of named("ValidatingAdmissionPolicy"))
-      await policies.deleteValidatingAdmissionPolicy({ name }).catch((e: unknown) => ignoreNotFound(e));
-    await deleteNamespace(namespace);
-  };
-
-  const serviceAccount = manifests.find((m) => m.kind === "ServiceAccount")?.metadata.name ?? "";
-  const token = await admin.core.createNamespacedServiceAccountToken({
-    name: serviceAccount,
-    namespace,
-    body: { spec: { audiences: [], expirationSeconds: 3600 } },
-  });
-  const kubeConfig = asToken(admin.kubeConfig, token.status?.token ?? "");
-  return {
-    namespace,
-    serviceAccount,
-    clients: {
-      core: kubeConfig.makeApiClient(CoreV1Api),
-      apps: kubeConfig.makeApiClient(AppsV1Api),
-      batch: kubeConfig.makeApiClient(BatchV1Api),
-      coordination: kubeConfig.makeApiClient(CoordinationV1Api),
-      authentication: kubeConfig.makeApiClient(AuthenticationV1Api),
-      authorization: kubeConfig.makeApiClient(AuthorizationV1Api),
-    },
-    remove,
-  };
-}
-
-function ignoreNotFound(error: unknown): void {
-  if (!isApiStatus(error, 404)) throw error;
-}
-
-/** The admin kubeconfig's cluster, with a user that has nothing but the bearer token. */
-function asToken(admin: KubeConfig, token: string): KubeConfig {
-  const cluster = admin.getCurrentCluster();
-  if (cluster === null) throw new Error("the admin kubeconfig has no current cluster");
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromOptions({
-    clusters: [cluster],
-    users: [{ name: "prepull", token }],
-    contexts: [{ name: "prepull", cluster: cluster.name, user: "prepull" }],
-    currentContext: "prepull",
-  });
-  return kubeConfig;
-}
 
 /** The HTTP status an API call ends with: 200 for success, else the API error's code. */
 async function statusOf(call: () => Promise<unknown>): Promise<number> {

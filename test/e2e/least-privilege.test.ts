@@ -2,17 +2,19 @@
 // secure metrics) holding nothing but a token of the chart's ServiceAccount, with the chart's
 // ClusterRole, Role and ValidatingAdmissionPolicy in place. It must do its whole job (DaemonSet,
 // mirrored Secret, status annotation, Event, /metrics reviews, clean-up) and never be refused:
-// every call it makes is granted, and the policy lets its status write through.
+// every call it makes is granted, and the policy lets its status write through. Then the
+// apiserver's audit log (scripts/cluster/audit-policy.yaml: every ServiceAccount request, metadata
+// only) shows both halves of least privilege: every call was granted, every grant was used.
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { RbacAuthorizationV1Api } from "@kubernetes/client-node";
+import { dirname, join } from "node:path";
+import { BatchV1Api, RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { daemonSetWith, MANAGED_SELECTOR, waitFor } from "../../bench/reconcile-harness.ts";
 import { send } from "../support/https-client.ts";
 import { type Installed, installRbac } from "./support/chart-rbac.ts";
-import { adminClients } from "./support/cluster.ts";
+import { adminClients, kubeconfigPath } from "./support/cluster.ts";
 import { withNamespace } from "./support/namespace.ts";
 import { type RunningPrepull, startPrepull } from "./support/prepull.ts";
 import { deployment } from "./support/workloads.ts";
@@ -75,6 +77,36 @@ test("prepull does its whole job as the chart's ServiceAccount and is never refu
   });
   if (body.spec?.template.spec) body.spec.template.spec.imagePullSecrets = [{ name: "regcred" }];
   await apps.createNamespacedDeployment({ namespace: tenant, body });
+  // One of each other kind, so that patching each (the status annotation) is exercised.
+  const template = {
+    metadata: { labels: { app: "other" } },
+    spec: { containers: [{ name: "main", image }], restartPolicy: "Never" },
+  };
+  const annotations = { prepull: "true" };
+  const batch = adminClients().kubeConfig.makeApiClient(BatchV1Api);
+  await apps.createNamespacedStatefulSet({
+    namespace: tenant,
+    body: {
+      metadata: { name: "set", annotations },
+      spec: {
+        replicas: 0,
+        serviceName: "set",
+        selector: { matchLabels: { app: "other" } },
+        template: { ...template, spec: { containers: template.spec.containers } },
+      },
+    },
+  });
+  await batch.createNamespacedJob({
+    namespace: tenant,
+    body: { metadata: { name: "job", annotations }, spec: { suspend: true, template } },
+  });
+  await batch.createNamespacedCronJob({
+    namespace: tenant,
+    body: {
+      metadata: { name: "cron", annotations },
+      spec: { schedule: "0 0 1 1 *", suspend: true, jobTemplate: { spec: { template } } },
+    },
+  });
 
   // DaemonSet (server-side apply) and mirrored Secret, in the release namespace.
   const ds = await waitFor("the DaemonSet", () => daemonSetWith(apps, release, image));
@@ -122,8 +154,21 @@ test("prepull does its whole job as the chart's ServiceAccount and is never refu
   });
   expect(scraped).toMatch(/^prepull_leader 1$/m);
 
-  // Clean-up: the DaemonSet and the mirror go with the workload.
+  // Its status on each kind (a merge patch the ValidatingAdmissionPolicy lets through).
+  await waitFor("the status on every kind", async () => {
+    const all = await Promise.all([
+      apps.readNamespacedStatefulSet({ name: "set", namespace: tenant }),
+      batch.readNamespacedJob({ name: "job", namespace: tenant }),
+      batch.readNamespacedCronJob({ name: "cron", namespace: tenant }),
+    ]);
+    return all.every((o) => o.metadata?.annotations?.["prepull.dev/status"] !== undefined) ? true : undefined;
+  });
+
+  // Clean-up: the DaemonSet and the mirror go with the workloads that needed them.
   await apps.deleteNamespacedDeployment({ name: "private", namespace: tenant });
+  for (const name of ["set"]) await apps.deleteNamespacedStatefulSet({ name, namespace: tenant });
+  await batch.deleteNamespacedJob({ name: "job", namespace: tenant });
+  await batch.deleteNamespacedCronJob({ name: "cron", namespace: tenant });
   await waitFor("the DaemonSet and mirror to be deleted", async () => {
     const left = await core.listNamespacedSecret({ namespace: release, labelSelector: MANAGED_SELECTOR });
     const dsLeft = await daemonSetWith(apps, release, image);
@@ -136,4 +181,110 @@ test("prepull does its whole job as the chart's ServiceAccount and is never refu
   const output = prepull.output();
   expect(output).not.toMatch(/cannot \w+ resource/);
   expect(output).not.toContain("may change only the prepull.dev/status annotation");
+});
+
+interface Call {
+  verb: string;
+  group: string;
+  resource: string;
+  namespace: string;
+  code: number;
+  message: string;
+}
+
+interface Grant {
+  /** "" for a ClusterRole (any namespace), else the Role's namespace. */
+  namespace: string;
+  group: string;
+  resource: string;
+  verb: string;
+}
+
+/** What the ServiceAccount did, from the audit log (resource requests only). */
+function callsOf(log: string, username: string): Call[] {
+  const calls: Call[] = [];
+  for (const line of log.split("\n")) {
+    if (!line.includes(username)) continue;
+    const event = JSON.parse(line) as {
+      verb: string;
+      user: { username: string };
+      objectRef?: { apiGroup?: string; resource?: string; subresource?: string; namespace?: string };
+      responseStatus?: { code?: number; message?: string };
+    };
+    if (event.user.username !== username || event.objectRef?.resource === undefined) continue;
+    calls.push({
+      verb: event.verb,
+      group: event.objectRef.apiGroup ?? "",
+      resource: event.objectRef.subresource
+        ? `${event.objectRef.resource}/${event.objectRef.subresource}`
+        : event.objectRef.resource,
+      namespace: event.objectRef.namespace ?? "",
+      code: event.responseStatus?.code ?? 0,
+      message: event.responseStatus?.message ?? "",
+    });
+  }
+  return calls;
+}
+
+function grantsOf(installed: Installed): Grant[] {
+  const own = `${installed.release}-prepull`;
+  const grants: Grant[] = [];
+  for (const m of installed.manifests) {
+    if ((m.kind !== "ClusterRole" && m.kind !== "Role") || m.metadata.name !== own) continue;
+    const rules = (m as { rules?: { apiGroups?: string[]; resources?: string[]; verbs?: string[] }[] }).rules;
+    for (const rule of rules ?? [])
+      for (const group of rule.apiGroups ?? [])
+        for (const resource of rule.resources ?? [])
+          for (const verb of rule.verbs ?? [])
+            grants.push({ namespace: m.kind === "Role" ? installed.namespace : "", group, resource, verb });
+  }
+  return grants;
+}
+
+/**
+ * The verbs a call needed: its own, and `create` too for a server-side apply that created the
+ * object (a PATCH answered 201), which the apiserver authorises as create as well.
+ */
+function verbsNeeded(call: Call): string[] {
+  return call.verb === "patch" && call.code === 201 ? ["patch", "create"] : [call.verb];
+}
+
+function covers(grant: Grant, call: Call, verb: string): boolean {
+  return (
+    grant.verb === verb &&
+    grant.group === call.group &&
+    grant.resource === call.resource &&
+    (grant.namespace === "" || grant.namespace === call.namespace)
+  );
+}
+
+test("the audit log: every call prepull's ServiceAccount made was granted, and every grant was used", async () => {
+  const auditLog = join(dirname(kubeconfigPath()), "logs", "audit.log");
+  expect(
+    existsSync(auditLog),
+    `${auditLog} is missing: the plane predates its audit policy; restart it (npm run cluster:down)`,
+  ).toBe(true);
+  const username = `system:serviceaccount:${installed.namespace}:${installed.serviceAccount}`;
+  const grants = grantsOf(installed);
+  // Every grant but the Lease's watch is used within seconds; wait until the log shows them all.
+  const calls = await waitFor(
+    "every grant in the audit log",
+    async () => {
+      const found = callsOf(readFileSync(auditLog, "utf8"), username);
+      const unused = grants.filter((g) => !found.some((c) => verbsNeeded(c).some((v) => covers(g, c, v))));
+      return unused.length === 0 ? found : undefined;
+    },
+    30_000,
+  ).catch((error: unknown) => {
+    const found = callsOf(readFileSync(auditLog, "utf8"), username);
+    const unused = grants.filter((g) => !found.some((c) => verbsNeeded(c).some((v) => covers(g, c, v))));
+    throw new Error(`${String(error)}; never used: ${JSON.stringify(unused)}`);
+  });
+  expect(calls.length).toBeGreaterThan(0);
+  const refused = calls.filter((c) => c.code === 403 || c.code === 401);
+  // A 403 for an Event in a namespace another test is deleting is the namespace lifecycle, not RBAC.
+  const refusedByRbac = refused.filter((c) => !c.message.includes("because it is being terminated"));
+  expect(refusedByRbac).toEqual([]);
+  const ungranted = calls.filter((c) => !verbsNeeded(c).every((v) => grants.some((g) => covers(g, c, v))));
+  expect(ungranted).toEqual([]);
 });

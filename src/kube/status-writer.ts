@@ -126,7 +126,7 @@ export class StatusWriter {
         await this.#reportFailures(status, object);
         await this.#reportNotes(status, object);
       } catch (error) {
-        if (error instanceof KubeApiError && error.status === 404) return;
+        if (isGone(error)) return;
         failures.push(error);
         this.#options.logger.error({ err: error, workload: status.id }, "status write failed");
       }
@@ -232,6 +232,18 @@ export class StatusWriter {
     });
     this.#options.onEvent?.(reason);
   }
+}
+
+/**
+ * The workload, or its namespace, is going away: a 404, or the 403 the apiserver's
+ * NamespaceLifecycle admission gives any create (an Event) in a namespace being terminated.
+ * Retrying either would only repeat it until the workload leaves the watch.
+ */
+function isGone(error: unknown): boolean {
+  if (!(error instanceof KubeApiError)) return false;
+  return (
+    error.status === 404 || (error.status === 403 && error.message.includes("because it is being terminated"))
+  );
 }
 
 function annotationOf(object: JsonObject): string | undefined {

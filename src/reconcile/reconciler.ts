@@ -10,7 +10,7 @@
 // stops another tenant's mirrors or DaemonSets. With mirroring off, mirrors left from when it was
 // on are deleted once (a deletecollection by prepull's labels, which needs no read access).
 
-import { ownedLabels } from "../core/daemonset.ts";
+import { type DaemonSetManifest, ownedLabels, type PrepullSettings } from "../core/daemonset.ts";
 import type { DesiredState, MirroredSecretPlan, TrackedWorkload } from "../core/desired-state.ts";
 import { desiredState, workloadId } from "../core/desired-state.ts";
 import type { JsonObject, WorkloadKey } from "../core/workload.ts";
@@ -159,7 +159,10 @@ export class Reconciler {
         const { mirrors, keep, retry } = await this.#mirroredSecrets(desired.secrets, tracked, notes);
         failures.push(...retry);
         await attempt(() => applier.apply("Secret", mirrors, sources.secrets(), isLeader));
-        await attempt(() => applier.sync("DaemonSet", desired.daemonSets, sources.daemonSets(), isLeader));
+        // A skipped Secret is not referenced: the kubelet would warn on every pull about it.
+        const present = new Set([...mirrors.map(nameOf), ...keep]);
+        const daemonSets = desired.daemonSets.map((ds) => withPullSecrets(ds, present, settings.prepull));
+        await attempt(() => applier.sync("DaemonSet", daemonSets, sources.daemonSets(), isLeader));
         // A mirror whose source could not be read this time stays as it is until it can.
         const stay = [...mirrors, ...keep.map((name) => ({ metadata: { name } }))];
         await attempt(() => applier.prune("Secret", stay, sources.secrets(), isLeader));
@@ -304,6 +307,29 @@ export class Reconciler {
     const deleted = Array.isArray(result.items) ? result.items.length : 0;
     if (deleted > 0) logger.info({ deleted }, "deleted mirrored pull secrets (mirroring is off)");
   }
+}
+
+/** The DaemonSet referencing only the mirrors in `present` (and the sleeper's own secrets). */
+function withPullSecrets(
+  ds: DaemonSetManifest,
+  present: ReadonlySet<string>,
+  settings: PrepullSettings,
+): DaemonSetManifest {
+  const spec = ds.spec.template.spec;
+  const own = new Set(settings.sleeperPullSecrets ?? []);
+  const kept = (spec.imagePullSecrets ?? []).filter(({ name }) => own.has(name) || present.has(name));
+  if (kept.length === (spec.imagePullSecrets ?? []).length) return ds;
+  const { imagePullSecrets: _dropped, ...rest } = spec;
+  const template = {
+    ...ds.spec.template,
+    spec: kept.length > 0 ? { ...rest, imagePullSecrets: kept } : rest,
+  };
+  return { ...ds, spec: { ...ds.spec, template } };
+}
+
+function nameOf(object: JsonObject): string {
+  const metadata = isJsonObject(object.metadata) ? object.metadata : {};
+  return typeof metadata.name === "string" ? metadata.name : "";
 }
 
 function keyOf(item: ObservedWorkload): WorkloadKey | undefined {

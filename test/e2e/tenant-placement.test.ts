@@ -56,6 +56,14 @@ async function statusOf(namespace: string, name: string): Promise<string | undef
   return live.metadata?.annotations?.["prepull.dev/status"];
 }
 
+/** Sets the namespace's annotations (a JSON patch: the client sends patches as JSON patches). */
+async function annotateNamespace(name: string, annotations: Record<string, string>): Promise<void> {
+  await adminClients().core.patchNamespace({
+    name,
+    body: [{ op: "add", path: "/metadata/annotations", value: annotations }],
+  });
+}
+
 async function eventMessages(namespace: string, name: string, reason: string): Promise<string[]> {
   const events = await adminClients().core.listNamespacedEvent({
     namespace,
@@ -117,7 +125,7 @@ test("a wildcard toleration does not reach a tainted control-plane node", async 
       return text?.includes("dropped") ? text : undefined;
     });
     expect(status).toBe(
-      "0/0 nodes ready; toleration node-role.kubernetes.io/control-plane dropped: prepull never tolerates node-role.kubernetes.io/control-plane; toleration of every taint dropped: prepull tolerates named taints only",
+      "0/0 nodes ready; toleration of every taint dropped: prepull tolerates named taints only; toleration node-role.kubernetes.io/control-plane dropped: prepull never tolerates node-role.kubernetes.io/control-plane",
     );
     const events = await waitFor("the PrepullRestricted Events", async () => {
       const messages = await eventMessages(namespace, "everywhere", "PrepullRestricted");
@@ -156,13 +164,10 @@ test("with the default policy the GPU pool example still lands on every GPU node
 });
 
 test("a namespace's PodNodeSelector keeps the images off other pools, and follows the namespace", async () => {
-  const { core, apps } = adminClients();
+  const { apps } = adminClients();
   const namespace = await withNamespace("bounds-ns");
-  await core.patchNamespace({
-    name: namespace,
-    body: {
-      metadata: { annotations: { "scheduler.alpha.kubernetes.io/node-selector": `${POOL_LABEL}=arm64` } },
-    },
+  await annotateNamespace(namespace, {
+    "scheduler.alpha.kubernetes.io/node-selector": `${POOL_LABEL}=arm64`,
   });
   const image = `registry.example.com/e2e/${namespace}/app:1`;
   // No constraints of its own: without the namespace's selector it would land on every untainted node.
@@ -178,11 +183,8 @@ test("a namespace's PodNodeSelector keeps the images off other pools, and follow
   expect(ds.status?.desiredNumberScheduled).toBe(await nodesOfPool("arm64"));
 
   // The namespace moves to the default pool: the images follow, with no change to the workload.
-  await core.patchNamespace({
-    name: namespace,
-    body: {
-      metadata: { annotations: { "scheduler.alpha.kubernetes.io/node-selector": `${POOL_LABEL}=default` } },
-    },
+  await annotateNamespace(namespace, {
+    "scheduler.alpha.kubernetes.io/node-selector": `${POOL_LABEL}=default`,
   });
   const moved = await waitFor("the DaemonSet to follow the namespace's selector", async () => {
     const found = await observedDaemonSetWith(image);
@@ -192,19 +194,12 @@ test("a namespace's PodNodeSelector keeps the images off other pools, and follow
 });
 
 test("a toleration outside the namespace's whitelist is dropped and said on the workload", async () => {
-  const { core, apps } = adminClients();
+  const { apps } = adminClients();
   const namespace = await withNamespace("bounds-wl");
-  await core.patchNamespace({
-    name: namespace,
-    body: {
-      metadata: {
-        annotations: {
-          "scheduler.alpha.kubernetes.io/tolerationsWhitelist": JSON.stringify([
-            { key: "dedicated", operator: "Exists" },
-          ]),
-        },
-      },
-    },
+  await annotateNamespace(namespace, {
+    "scheduler.alpha.kubernetes.io/tolerationsWhitelist": JSON.stringify([
+      { key: "dedicated", operator: "Exists" },
+    ]),
   });
   const image = `registry.example.com/e2e/${namespace}/gpu-app:1`;
   await apps.createNamespacedDeployment({

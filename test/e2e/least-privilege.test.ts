@@ -77,10 +77,14 @@ test("prepull does its whole job as the chart's ServiceAccount and is never refu
   });
   if (body.spec?.template.spec) body.spec.template.spec.imagePullSecrets = [{ name: "regcred" }];
   await apps.createNamespacedDeployment({ namespace: tenant, body });
-  // One of each other kind, so that patching each (the status annotation) is exercised.
+  // One of each other kind, so that patching each (the status annotation) is exercised. Another
+  // image, without pull secrets: it goes to the shared DaemonSet, not the tenant's.
   const template = {
     metadata: { labels: { app: "other" } },
-    spec: { containers: [{ name: "main", image }], restartPolicy: "Never" },
+    spec: {
+      containers: [{ name: "main", image: `registry.example.com/e2e/${tenant}/other:1` }],
+      restartPolicy: "Never",
+    },
   };
   const annotations = { prepull: "true" };
   const batch = adminClients().kubeConfig.makeApiClient(BatchV1Api);
@@ -109,7 +113,10 @@ test("prepull does its whole job as the chart's ServiceAccount and is never refu
   });
 
   // DaemonSet (server-side apply) and mirrored Secret, in the release namespace.
-  const ds = await waitFor("the DaemonSet", () => daemonSetWith(apps, release, image));
+  const ds = await waitFor("the DaemonSet with the mirrored secret", async () => {
+    const found = await daemonSetWith(apps, release, image);
+    return (found?.spec?.template.spec?.imagePullSecrets ?? []).length > 0 ? found : undefined;
+  });
   const mirrors = await core.listNamespacedSecret({ namespace: release, labelSelector: MANAGED_SELECTOR });
   expect(mirrors.items.map((s) => s.metadata?.name)).toEqual(
     (ds.spec?.template.spec?.imagePullSecrets ?? []).map((s) => s.name),

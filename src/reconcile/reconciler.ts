@@ -153,8 +153,9 @@ export class Reconciler {
     if (isLeader()) {
       // Secrets first so that a DaemonSet never references a mirror that does not exist yet;
       // stale mirrors go last, after no DaemonSet references them any more.
-      // A source Secret that cannot be read fails this run (and so it is retried), but must not
-      // hold up the DaemonSets; nor may a partial list of mirrors prune the rest.
+      // A source Secret that cannot be read this time fails the run (so it is retried) but holds
+      // up nothing else, and its mirror stays; a missing, forbidden or wrong-typed one is a
+      // problem of its own workloads only (see #mirroredSecrets).
       if (settings.prepull.mirrorPullSecrets) {
         const { mirrors, keep, retry } = await this.#mirroredSecrets(desired.secrets, tracked, notes);
         failures.push(...retry);

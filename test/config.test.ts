@@ -388,7 +388,7 @@ describe("configuration errors in the real process", () => {
   });
 
   async function runToExit(env: Record<string, string>, args: string[] = []) {
-    const main = spawnMain({ HOST: "127.0.0.1", PORT: "0", ...env }, args);
+    const main = spawnMain({ HOST: "127.0.0.1", PORT: "0", METRICS_PORT: "0", ...env }, args);
     const exit = await main.exited;
     return { ...exit, stderr: main.stderr(), stdout: [...main.logs, ...main.otherStdout] };
   }

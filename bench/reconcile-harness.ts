@@ -7,6 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import type { AppsV1Api, CoreV1Api, V1DaemonSet, V1Pod } from "@kubernetes/client-node";
 import type { PrepullSettings } from "../src/core/daemonset.ts";
+import { DEFAULT_TOLERATION_POLICY } from "../src/core/placement-bounds.ts";
 import type { ReconcilerSettings } from "../src/reconcile/settings.ts";
 
 const REPLICA = join(dirname(fileURLToPath(import.meta.url)), "reconcile-replica.ts");
@@ -24,6 +25,9 @@ export function replicaSettings(
 ): ReconcilerSettings {
   return {
     excludedNamespaces: [],
+    tolerationPolicy: DEFAULT_TOLERATION_POLICY,
+    // The tests and benchmarks read per-image gauges by image name.
+    metricsImageNames: true,
     resyncSeconds: 30,
     debounceMs: 200,
     maxDelayMs: 1000,

@@ -103,6 +103,10 @@ function dnsLabel(raw: string | undefined, name: string): string {
   return text;
 }
 
+/** A taint key: a label key, an optional DNS subdomain prefix and a name of at most 63 characters. */
+const TAINT_KEY =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+
 /** A Secret or PriorityClass name: an RFC 1123 subdomain of at most 253 characters. */
 function isSubdomain(text: string): boolean {
   return text.length <= 253 && DNS_SUBDOMAIN.test(text);
@@ -253,8 +257,28 @@ export const SETTINGS = {
   port: setting({
     name: "PORT",
     default: "8443",
-    description: "HTTPS port for /mutate, /healthz, /readyz and /metrics (0 picks a free port)",
+    description: "HTTPS port for /mutate, /healthz and /readyz (0 picks a free port)",
     parse: port,
+  }),
+  metricsPort: setting({
+    name: "METRICS_PORT",
+    default: "8444",
+    description: "HTTPS port for /metrics, same certificate (0 picks a free port); must differ from PORT",
+    parse: port,
+  }),
+  metricsAuth: setting({
+    name: "METRICS_AUTH",
+    default: "on",
+    description:
+      "on: /metrics needs a bearer token the apiserver authenticates (TokenReview) and authorises for get on /metrics (SubjectAccessReview); without a Kubernetes API it answers 503. off: anyone reaching METRICS_PORT may read it",
+    parse: onOff,
+  }),
+  metricsImageNames: setting({
+    name: "PREPULL_METRICS_IMAGE_NAMES",
+    default: "false",
+    description:
+      "true: the image label of prepull_image_nodes_* is the image reference. false: the first 12 hex digits of its sha256 (echo -n <image> | sha256sum)",
+    parse: boolean,
   }),
   host: setting({
     name: "HOST",
@@ -352,6 +376,20 @@ export const SETTINGS = {
     description:
       "true: copy workloads' imagePullSecrets into POD_NAMESPACE for the DaemonSets (needs read access to Secrets)",
     parse: boolean,
+  }),
+  toleratedTaints: setting({
+    name: "PREPULL_TOLERATED_TAINTS",
+    default: "*",
+    description:
+      'Comma-separated taint keys the pre-pull DaemonSets may tolerate when a workload does; "*": any key not in PREPULL_NEVER_TOLERATED_TAINTS. A keyless Exists toleration becomes one per listed key (dropped with "*")',
+    parse: nameList((key) => key === "*" || TAINT_KEY.test(key), 'taint keys or "*"'),
+  }),
+  neverToleratedTaints: setting({
+    name: "PREPULL_NEVER_TOLERATED_TAINTS",
+    default: "node-role.kubernetes.io/control-plane,node-role.kubernetes.io/master",
+    description:
+      "Comma-separated taint keys the pre-pull DaemonSets never tolerate, whatever a workload asks",
+    parse: nameList((key) => TAINT_KEY.test(key), "taint keys"),
   }),
   priorityClassName: setting({
     name: "PREPULL_PRIORITY_CLASS_NAME",
@@ -489,6 +527,12 @@ export function loadConfig(source: ConfigSource = { env: process.env, argv: proc
 
 /** Rules between settings; each failure still names one setting. */
 function checkTogether(config: Config): void {
+  if (config.metricsPort === config.port && config.port !== 0) {
+    throw new ConfigError(
+      SETTINGS.metricsPort.name,
+      `must differ from ${SETTINGS.port.name} (${config.port})`,
+    );
+  }
   if (config.leaseRenewSeconds >= config.leaseDurationSeconds) {
     throw new ConfigError(
       SETTINGS.leaseRenewSeconds.name,

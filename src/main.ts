@@ -1,14 +1,19 @@
 // Composition root: configuration → logger → Kubernetes client → reconciler (its queue) → HTTPS
-// app → listen; SIGTERM/SIGINT drain the server, stop the reconciler (releasing its lease) and
-// exit. Everything below is built here and passed in.
+// admission app and HTTPS metrics app → listen; SIGTERM/SIGINT drain the servers, stop the
+// reconciler (releasing its lease) and exit. Everything below is built here and passed in.
 import { hostname } from "node:os";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { Registry } from "prom-client";
 import { type Config, ConfigError, helpText, loadConfig, wantsHelp } from "./config.ts";
 import { ownedLabels } from "./core/daemonset.ts";
 import { buildApp } from "./http/app.ts";
+import { buildMetricsApp, METRICS_PATH } from "./http/metrics-app.ts";
+import { cachedAuthorizer, type TokenAuthorizer } from "./http/metrics-auth.ts";
 import { type RunningServer, serve } from "./http/server.ts";
 import { readTlsMaterial, TlsMaterialError } from "./http/tls.ts";
+import { nonResourceAccessReview } from "./kube/access-review.ts";
 import { loadKubeConfig } from "./kube/client.ts";
+import { createKubeRest } from "./kube/rest.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { registerProcessMetrics } from "./metrics.ts";
 import { nodeGateSettingsFrom } from "./reconcile/node-gate-settings.ts";
@@ -27,10 +32,11 @@ function failStartup(error: unknown): never {
 }
 
 /** A port in use or an address this host does not have is a configuration problem too. */
-function listenProblem(error: unknown, config: Config): unknown {
+function listenProblem(error: unknown, config: Config, portSetting: "PORT" | "METRICS_PORT"): unknown {
   const code = error instanceof Error && "code" in error ? String(error.code) : undefined;
-  const target = `cannot listen on ${config.host}:${config.port} (${code})`;
-  if (code === "EADDRINUSE" || code === "EACCES") return new ConfigError("PORT", target);
+  const port = portSetting === "PORT" ? config.port : config.metricsPort;
+  const target = `cannot listen on ${config.host}:${port} (${code})`;
+  if (code === "EADDRINUSE" || code === "EACCES") return new ConfigError(portSetting, target);
   if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND") return new ConfigError("HOST", target);
   return error;
 }
@@ -40,16 +46,20 @@ function listenProblem(error: unknown, config: Config): unknown {
  * beside it when PREPULL_NODE_GATE=on (stopped together). Otherwise admission runs alone: its
  * hand-offs go to a RecordingQueue and nothing is written to the cluster.
  */
-async function startReconcilerIfWanted(
-  config: Config,
-  registry: Registry,
-  log: Logger,
-): Promise<RunningReconciler | undefined> {
+function kubeConfigIfWanted(config: Config, log: Logger): KubeConfig | undefined {
   if (!config.reconciler) {
     log.info("PREPULL_RECONCILER=off: serving admissions only; nothing is written to the cluster");
     return undefined;
   }
-  const kubeConfig = loadKubeConfig(config, log);
+  return loadKubeConfig(config, log);
+}
+
+async function startReconcilerIfWanted(
+  config: Config,
+  kubeConfig: KubeConfig | undefined,
+  registry: Registry,
+  log: Logger,
+): Promise<RunningReconciler | undefined> {
   if (kubeConfig === undefined) return undefined;
   const settings = reconcilerSettingsFrom(config, { hostname: hostname(), pid: process.pid });
   const reconciler = await startReconciler({ kubeConfig, settings, registry, logger: log });
@@ -59,14 +69,33 @@ async function startReconcilerIfWanted(
   return { ...reconciler, stop: () => Promise.all([gate.stop(), reconciler.stop()]).then(() => undefined) };
 }
 
-/** Drain the server first (in-flight admissions still hand off), then stop the reconciler. */
-async function shutDown(server: RunningServer, reconciler: RunningReconciler | undefined): Promise<void> {
-  await server.close();
+/**
+ * Who may read /metrics: with METRICS_AUTH=on, the apiserver judges each bearer token (cached
+ * briefly); with no Kubernetes API to ask, nobody (503), rather than everybody.
+ */
+function metricsAuthorizer(
+  config: Config,
+  kubeConfig: KubeConfig | undefined,
+  log: Logger,
+): TokenAuthorizer | undefined {
+  if (!config.metricsAuth) return undefined;
+  if (kubeConfig === undefined) {
+    log.info(
+      "METRICS_AUTH=on without a Kubernetes API: /metrics answers 503 (set METRICS_AUTH=off to serve it)",
+    );
+    return () => Promise.reject(new Error("no Kubernetes API to review the token with"));
+  }
+  return cachedAuthorizer(nonResourceAccessReview(createKubeRest(kubeConfig), METRICS_PATH));
+}
+
+/** Drain the servers first (in-flight admissions still hand off), then stop the reconciler. */
+async function shutDown(servers: RunningServer[], reconciler: RunningReconciler | undefined): Promise<void> {
+  await Promise.all(servers.map((server) => server.close()));
   await reconciler?.stop();
 }
 
 function stopOnSignals(
-  server: RunningServer,
+  servers: RunningServer[],
   reconciler: RunningReconciler | undefined,
   config: Config,
   log: Logger,
@@ -87,10 +116,10 @@ function stopOnSignals(
     // out (pino writes stdout asynchronously: an explicit exit could lose or reorder last lines).
     setTimeout(() => {
       log.error("shutdown deadline passed: closing remaining connections");
-      server.destroyConnections();
+      for (const server of servers) server.destroyConnections();
       process.exit(1);
     }, config.shutdownTimeoutSeconds * 1000).unref();
-    shutDown(server, reconciler).then(
+    shutDown(servers, reconciler).then(
       () => log.info("stopped"),
       (error: unknown) => {
         log.error({ err: error }, "error while shutting down; exiting");
@@ -119,24 +148,32 @@ async function main(): Promise<void> {
   const registry = new Registry();
   registerProcessMetrics(registry);
 
-  const reconciler = await startReconcilerIfWanted(config, registry, log);
+  const kubeConfig = kubeConfigIfWanted(config, log);
+  const reconciler = await startReconcilerIfWanted(config, kubeConfig, registry, log);
   const queue = reconciler?.queue ?? new RecordingQueue();
 
   const app = buildApp({ registry, queue, logger: log, tls });
-  let server: RunningServer;
-  try {
-    server = await serve(app, {
-      host: config.host,
-      port: config.port,
-      tlsFiles: { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile },
-      tls,
-      log,
-    });
-  } catch (error) {
-    await reconciler?.stop();
-    failStartup(listenProblem(error, config));
+  const metricsApp = buildMetricsApp({
+    registry,
+    logger: log,
+    tls,
+    authorize: metricsAuthorizer(config, kubeConfig, log),
+  });
+  const tlsFiles = { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile };
+  const servers: RunningServer[] = [];
+  for (const [built, port, setting] of [
+    [app, config.port, "PORT"],
+    [metricsApp, config.metricsPort, "METRICS_PORT"],
+  ] as const) {
+    try {
+      servers.push(await serve(built, { host: config.host, port, tlsFiles, tls, log }));
+    } catch (error) {
+      await Promise.all(servers.map((server) => server.close()));
+      await reconciler?.stop();
+      failStartup(listenProblem(error, config, setting));
+    }
   }
-  stopOnSignals(server, reconciler, config, log);
+  stopOnSignals(servers, reconciler, config, log);
 }
 
 await main();

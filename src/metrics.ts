@@ -1,6 +1,7 @@
 // Prometheus metrics, always on a Registry passed in (never prom-client's global default), so
 // tests and several apps in one process never share counters.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from "prom-client";
+import { WORKLOAD_KINDS } from "./core/workload.ts";
 import type { ReconcileQueue } from "./reconcile/queue.ts";
 
 export interface AdmissionMetrics {
@@ -9,6 +10,25 @@ export interface AdmissionMetrics {
   badRequests: Counter<"status">;
   duration: Histogram;
   warnings: Counter;
+}
+
+/**
+ * Label values come from fixed sets: anyone who reaches /mutate can send a review with any kind
+ * and operation strings, and every distinct label value is a series kept for the process's life.
+ */
+const KIND_LABELS: ReadonlySet<string> = new Set(Object.keys(WORKLOAD_KINDS));
+/** admission.k8s.io/v1 operations. */
+const OPERATION_LABELS: ReadonlySet<string> = new Set(["CREATE", "UPDATE", "DELETE", "CONNECT"]);
+export const OTHER_LABEL = "other";
+
+/** One of the four workload kinds, else `other`. */
+export function kindLabel(kind: unknown): string {
+  return typeof kind === "string" && KIND_LABELS.has(kind) ? kind : OTHER_LABEL;
+}
+
+/** One of the admission operations, else `other`. */
+export function operationLabel(operation: unknown): string {
+  return typeof operation === "string" && OPERATION_LABELS.has(operation) ? operation : OTHER_LABEL;
 }
 
 // Admission is pure computation on a few KB: most answers take tens of microseconds, so the
@@ -30,7 +50,7 @@ export function createAdmissionMetrics(registry: Registry, queue: ReconcileQueue
   return {
     requests: new Counter({
       name: "prepull_admission_requests_total",
-      help: "AdmissionReviews answered, by workload kind, operation and outcome (patched, unchanged, ignored)",
+      help: "AdmissionReviews answered, by workload kind and operation (other for anything else) and outcome (patched, unchanged, ignored)",
       labelNames: ["kind", "operation", "outcome"],
       registers,
     }),

@@ -47,6 +47,9 @@ describe("loadConfig", () => {
   it("applies the defaults", () => {
     expect(load({})).toEqual({
       port: 8443,
+      metricsPort: 8444,
+      metricsAuth: true,
+      metricsImageNames: false,
       host: "0.0.0.0",
       tlsCertFile: certFile,
       tlsKeyFile: keyFile,
@@ -62,6 +65,8 @@ describe("loadConfig", () => {
       maxImagesPerDaemonSet: 0,
       maxUnavailable: "100%",
       mirrorPullSecrets: false,
+      toleratedTaints: ["*"],
+      neverToleratedTaints: ["node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"],
       priorityClassName: undefined,
       sleeperImage: "ghcr.io/prepull/prepull:0.1.0",
       sleeperPath: "/usr/local/bin/prepull-sleep",
@@ -139,6 +144,21 @@ describe("loadConfig", () => {
       "sleeperPullSecrets",
       ["ghcr", "quay.io-creds"],
     ],
+    [
+      { PREPULL_TOLERATED_TAINTS: "nvidia.com/gpu, dedicated" },
+      [],
+      "toleratedTaints",
+      ["nvidia.com/gpu", "dedicated"],
+    ],
+    [
+      { PREPULL_NEVER_TOLERATED_TAINTS: "example.com/secure" },
+      [],
+      "neverToleratedTaints",
+      ["example.com/secure"],
+    ],
+    [{ METRICS_PORT: "9090" }, [], "metricsPort", 9090],
+    [{ METRICS_AUTH: "off" }, [], "metricsAuth", false],
+    [{ PREPULL_METRICS_IMAGE_NAMES: "true" }, [], "metricsImageNames", true],
     [{ PREPULL_CONTAINER_CPU: "0.005" }, [], "containerCpu", "0.005"],
     [{ PREPULL_CONTAINER_CPU: "10m" }, [], "containerCpu", "10m"],
     [{ PREPULL_CONTAINER_MEMORY: "16M" }, [], "containerMemory", "16M"],
@@ -230,6 +250,18 @@ describe("loadConfig", () => {
       { PREPULL_SLEEPER_PATH: "prepull-sleep" },
       [],
       'PREPULL_SLEEPER_PATH: must be an absolute path without spaces, got "prepull-sleep"',
+    ],
+    [{ METRICS_PORT: "8443" }, [], "METRICS_PORT: must differ from PORT (8443)"],
+    [{ METRICS_AUTH: "yes" }, [], 'METRICS_AUTH: must be on or off, got "yes"'],
+    [
+      { PREPULL_TOLERATED_TAINTS: "nvidia.com/gpu,a b" },
+      [],
+      'PREPULL_TOLERATED_TAINTS: must be a comma-separated list of taint keys or "*", got "a b"',
+    ],
+    [
+      { PREPULL_NEVER_TOLERATED_TAINTS: "*" },
+      [],
+      'PREPULL_NEVER_TOLERATED_TAINTS: must be a comma-separated list of taint keys, got "*"',
     ],
     [
       { PREPULL_SLEEPER_PULL_SECRETS: "ok,not ok" },
@@ -356,7 +388,7 @@ describe("configuration errors in the real process", () => {
   });
 
   async function runToExit(env: Record<string, string>, args: string[] = []) {
-    const main = spawnMain({ HOST: "127.0.0.1", PORT: "0", ...env }, args);
+    const main = spawnMain({ HOST: "127.0.0.1", PORT: "0", METRICS_PORT: "0", ...env }, args);
     const exit = await main.exited;
     return { ...exit, stderr: main.stderr(), stdout: [...main.logs, ...main.otherStdout] };
   }

@@ -4,7 +4,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { KWOK_STAGES } from "./kwok-stages.ts";
-import type { ClusterPaths } from "./paths.ts";
+import { type ClusterPaths, REPO_ROOT } from "./paths.ts";
 import type { ProcessSpec } from "./processes.ts";
 import type { PlaneState } from "./state.ts";
 
@@ -81,6 +81,11 @@ export function kubeApiserver(paths: ClusterPaths, state: PlaneState): ProcessSp
       `--kubelet-client-key=${pki(paths, "apiserver-kubelet-client.key")}`,
       `--kubelet-certificate-authority=${pki(paths, "ca.crt")}`,
       "--profiling=false",
+      // What ServiceAccounts do, for the least-privilege test (metadata only, bounded size).
+      `--audit-policy-file=${join(REPO_ROOT, "scripts", "cluster", "audit-policy.yaml")}`,
+      `--audit-log-path=${join(paths.logs, "audit.log")}`,
+      "--audit-log-maxsize=200",
+      "--audit-log-maxbackup=1",
     ],
   };
 }

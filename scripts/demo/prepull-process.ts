@@ -15,6 +15,8 @@ import { RELEASE_NAMESPACE } from "./workloads.ts";
 
 export interface DemoPrepull {
   baseUrl: string;
+  /** /metrics, on its own port. */
+  metricsUrl: string;
   /** The demo CA, base64 PEM, for the webhook's caBundle. */
   caBundle: string;
   tls: TlsClient;
@@ -39,8 +41,11 @@ export async function ensureDemoPrepull(
   const logFile = join(paths.logs, `${NAME}.log`);
   const pid = await readPid(paths, NAME);
   if (pid !== undefined && (await isOurProcess(pid, paths))) {
-    const { port } = JSON.parse(await readFile(infoFile, "utf8")) as { port: number };
-    const running = await describe(port, caCert, logFile, true);
+    const { port, metricsPort } = JSON.parse(await readFile(infoFile, "utf8")) as {
+      port: number;
+      metricsPort: number;
+    };
+    const running = await describe(port, metricsPort, caCert, logFile, true);
     if ((await isHealthy(`${running.baseUrl}/readyz`, running.tls)) && (await runsReconciler(running))) {
       log(`reusing prepull (pid ${pid}) at ${running.baseUrl}`);
       return running;
@@ -52,7 +57,8 @@ export async function ensureDemoPrepull(
   const ca = await createCertificateAuthority(dir, "ca", "prepull-demo-webhook-ca");
   const serving = await issueLoopbackServingCertificate(ca, dir, "serving", "prepull-demo");
   const port = await freeLoopbackPort();
-  await writeFile(infoFile, JSON.stringify({ port }));
+  const metricsPort = await freeLoopbackPort();
+  await writeFile(infoFile, JSON.stringify({ port, metricsPort }));
   // Flags rather than environment: they put the state directory on the command line, which is
   // how `cluster:down` recognises this process as the plane's.
   const started = await startProcess(paths, {
@@ -63,6 +69,9 @@ export async function ensureDemoPrepull(
       join(REPO_ROOT, "src", "main.ts"),
       "--host=127.0.0.1",
       `--port=${port}`,
+      `--metrics-port=${metricsPort}`,
+      // The demo's table reads /metrics without a token; in a cluster the chart keeps it on.
+      "--metrics-auth=off",
       `--tls-cert-file=${serving.cert}`,
       `--tls-key-file=${serving.key}`,
       `--kubeconfig=${paths.kubeconfig}`,
@@ -74,7 +83,7 @@ export async function ensureDemoPrepull(
       ...extraArgs,
     ],
   });
-  const running = await describe(port, ca.cert, logFile, false);
+  const running = await describe(port, metricsPort, ca.cert, logFile, false);
   await waitUntil(
     async () => ((await isHealthy(`${running.baseUrl}/readyz`, running.tls)) ? true : undefined),
     {
@@ -92,6 +101,7 @@ export async function ensureDemoPrepull(
 
 async function describe(
   port: number,
+  metricsPort: number,
   caCert: string,
   logFile: string,
   reused: boolean,
@@ -99,6 +109,7 @@ async function describe(
   const ca = await readFile(caCert);
   return {
     baseUrl: `https://127.0.0.1:${port}`,
+    metricsUrl: `https://127.0.0.1:${metricsPort}/metrics`,
     caBundle: ca.toString("base64"),
     tls: { ca },
     logFile,
@@ -111,7 +122,7 @@ async function describe(
  * admission alone registers neither.
  */
 async function runsReconciler(prepull: DemoPrepull): Promise<boolean> {
-  const response = await get(`${prepull.baseUrl}/metrics`, prepull.tls).catch(() => undefined);
+  const response = await get(prepull.metricsUrl, prepull.tls).catch(() => undefined);
   return (
     response?.status === 200 &&
     /^prepull_leader /m.test(response.body) &&

@@ -34,7 +34,7 @@ export async function admissionRequests(
 }
 
 export async function metricsText(prepull: DemoPrepull): Promise<string> {
-  const response = await get(`${prepull.baseUrl}/metrics`, prepull.tls);
+  const response = await get(prepull.metricsUrl, prepull.tls);
   if (response.status !== 200) throw new Error(`prepull /metrics answered ${response.status}`);
   return response.body;
 }

@@ -3,6 +3,12 @@
 // in a DaemonSet iff some tracked workload with that placement uses it, a group without images has
 // no DaemonSet, and the adapter deletes what it owns but no longer finds here.
 //
+// Pull secrets never leave their namespace's pods: the kubelet tries every imagePullSecret of a
+// pod for every image of it, so a DaemonSet carrying two namespaces' mirrored secrets would pull
+// one tenant's image with another's credentials (and its status would tell the first whether the
+// second's registry has it). With mirrorPullSecrets, a workload with pull secrets is grouped by
+// placement and namespace; workloads without any keep sharing one DaemonSet per placement.
+//
 // Deterministic: input order does not matter and the output is sorted (DaemonSets, containers and
 // Secrets by name, workloads by kind/namespace/name), so equal inputs give byte-identical JSON.
 import type { DaemonSetManifest, PrepullSettings } from "./daemonset.ts";
@@ -78,8 +84,20 @@ export function mirroredSecretName(source: SecretRef): string {
   return `${head}-${hash}`;
 }
 
+/**
+ * The placement key, or for a workload whose mirrored pull secrets its DaemonSet will carry, a
+ * key of placement and namespace (16 hex digits of their hash, so names keep their shape).
+ */
+function groupKey(placement: string, tracked: TrackedWorkload, settings: PrepullSettings): string {
+  const hasSecrets = tracked.pullSecrets.some((secret) => secret !== "");
+  if (!settings.mirrorPullSecrets || !hasSecrets) return placement;
+  return sha256Hex(`${placement}/${tracked.key.namespace}`).slice(0, 16);
+}
+
 interface Group {
+  /** The placement key, or of placement and namespace (see groupKey). */
   key: string;
+  placementKey: string;
   placement: Placement;
   /** image → ids of the workloads that put it in this group. */
   users: Map<string, Set<string>>;
@@ -98,9 +116,10 @@ export function desiredState(input: DesiredStateInput): DesiredState {
     for (const secret of tracked.pullSecrets) if (secret !== "") entry.secrets.add(secret);
     const images = tracked.images.filter((image) => image !== "");
     if (images.length === 0) continue;
-    const key = placementKey(tracked.placement);
+    const key = groupKey(placementKey(tracked.placement), tracked, settings);
     const group = groups.get(key) ?? {
       key,
+      placementKey: placementKey(tracked.placement),
       placement: canonicalPlacement(tracked.placement),
       users: new Map(),
     };
@@ -148,7 +167,7 @@ export function desiredState(input: DesiredStateInput): DesiredState {
       daemonSets.push(
         daemonSetManifest({
           name,
-          placementKey: group.key,
+          placementKey: group.placementKey,
           placement: group.placement,
           images: shard.images,
           pullSecrets,

@@ -178,8 +178,17 @@ function tolerationOf(toleration: JsonObject): Toleration {
   };
 }
 
-function canonicalTolerations(tolerations: readonly Toleration[]): Toleration[] {
-  const normalised = uniqueSorted(
+/**
+ * The tolerations of a pod spec, normalised (operator defaulted, Exists without value, the default
+ * NoExecute ones dropped, sorted and de-duplicated) but not reduced: one covered by a wider one
+ * stays, so a filter that removes the wider one (see placement-bounds.ts) keeps the narrower.
+ */
+export function tolerationsOf(podSpec: JsonObject): Toleration[] {
+  return normalisedTolerations(arrayOf(podSpec.tolerations).filter(isJsonObject).map(tolerationOf));
+}
+
+function normalisedTolerations(tolerations: readonly Toleration[]): Toleration[] {
+  return uniqueSorted(
     tolerations
       .map((t) => {
         const operator = t.operator === "" ? "Equal" : t.operator;
@@ -189,6 +198,10 @@ function canonicalTolerations(tolerations: readonly Toleration[]): Toleration[] 
     // By key first, for readable manifests; the tuple covers every field, so it is an identity.
     (t) => JSON.stringify([t.key, t.operator, t.value, t.effect]),
   );
+}
+
+function canonicalTolerations(tolerations: readonly Toleration[]): Toleration[] {
+  const normalised = normalisedTolerations(tolerations);
   // Distinct canonical tolerations never tolerate each other both ways, so this keeps exactly
   // the maximal ones whatever the input order.
   return normalised.filter(
@@ -202,8 +215,11 @@ function isDefaultToleration(t: Toleration): boolean {
   return t.operator === "Exists" || (t.operator === "Equal" && t.value === "");
 }
 
-/** Whether every taint `b` tolerates is also tolerated by `a`. */
-function covers(a: Toleration, b: Toleration): boolean {
+/**
+ * Whether every taint `b` tolerates is also tolerated by `a` (the apiserver's isSuperset, used
+ * by PodTolerationRestriction to check a toleration against a namespace's whitelist).
+ */
+export function covers(a: Toleration, b: Toleration): boolean {
   if (a.key !== "" && a.key !== b.key) return false;
   if (a.effect !== "" && a.effect !== b.effect) return false;
   if (a.operator === "Exists") return true;

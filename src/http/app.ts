@@ -1,4 +1,5 @@
-// The whole HTTPS application, built but never started: tests and the bench listen on loopback,
+// The admission HTTPS application (/mutate and the probes; /metrics has its own app and port,
+// see metrics-app.ts), built but never started: tests and the bench listen on loopback,
 // main listens on the configured address. Nothing here reads configuration or process state.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Server } from "node:https";
@@ -10,7 +11,6 @@ import type { ReconcileQueue } from "../reconcile/queue.ts";
 import { ClientError, registerErrorHandling } from "./errors.ts";
 import { registerHealthRoutes } from "./health.ts";
 import { parseJsonBody } from "./json-body.ts";
-import { registerMetricsRoute } from "./metrics-route.ts";
 import { registerMutateRoute } from "./mutate-route.ts";
 import { secureContextOptions, type TlsMaterial } from "./tls.ts";
 
@@ -61,6 +61,5 @@ export function buildApp(deps: AppDeps): App {
   registerErrorHandling(app, BODY_LIMIT_BYTES);
   registerMutateRoute(app, { queue: deps.queue, metrics: createAdmissionMetrics(deps.registry, deps.queue) });
   registerHealthRoutes(app, () => app.server.listening);
-  registerMetricsRoute(app, deps.registry);
   return app;
 }

@@ -3,7 +3,7 @@
 
 import { decodeReview, reviewFor } from "../core/admission.ts";
 import { mutate } from "../core/mutate.ts";
-import type { AdmissionMetrics } from "../metrics.ts";
+import { type AdmissionMetrics, kindLabel, operationLabel } from "../metrics.ts";
 import type { ReconcileQueue } from "../reconcile/queue.ts";
 import type { App } from "./app.ts";
 import type { ErrorBody } from "./errors.ts";
@@ -31,7 +31,11 @@ export function registerMutateRoute(app: App, { queue, metrics }: MutateRouteDep
     const seconds = (performance.now() - started) / 1000;
 
     metrics.duration.observe(seconds);
-    metrics.requests.inc({ kind: result.kind, operation: admission.operation, outcome: result.outcome });
+    metrics.requests.inc({
+      kind: kindLabel(result.kind),
+      operation: operationLabel(admission.operation),
+      outcome: result.outcome,
+    });
     if (result.warnings.length > 0) metrics.warnings.inc(result.warnings.length);
     request.log.info(
       {

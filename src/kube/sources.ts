@@ -7,11 +7,28 @@
 // workload becoming, staying or ceasing to be tracked with different images, placement or pull
 // secrets) triggers a reconcile. Status updates of Deployments and prepull's own status
 // annotation do not.
+//
+// Placement bounds read three more caches: every Namespace's metadata (its PodNodeSelector and
+// PodTolerationRestriction annotations), every RuntimeClass (its scheduling), and, only with
+// mirrored pull secrets, every ServiceAccount (its imagePullSecrets). A change in any of them
+// can change what a workload may get, so it triggers a reconcile.
 import type { KubeConfig } from "@kubernetes/client-node";
+import {
+  type RuntimeClassScheduling,
+  runtimeClassSchedulingOf,
+  type TolerationPolicy,
+} from "../core/placement-bounds.ts";
 import type { WorkloadKind } from "../core/workload.ts";
 import { WORKLOAD_KINDS } from "../core/workload.ts";
 import type { Logger } from "../log.ts";
-import { fingerprint, type ObservedWorkload, trackedWorkloadOf } from "../reconcile/tracked.ts";
+import {
+  fingerprint,
+  type ObservedWorkload,
+  pullSecretNames,
+  type TrackingContext,
+  trackedWorkloadOf,
+} from "../reconcile/tracked.ts";
+import { NamespaceCache, type NamespaceMetadata } from "./namespaces.ts";
 import type { KubeRest } from "./rest.ts";
 import { type CachedObject, ResourceWatch, type WatchEventType } from "./watch.ts";
 
@@ -28,7 +45,14 @@ export function workloadPath(kind: WorkloadKind, namespace: string, name: string
   return `/apis/${group}/${version}/namespaces/${encodeURIComponent(namespace)}/${PLURALS[kind]}/${encodeURIComponent(name)}`;
 }
 
-export type SourceName = "workloads" | "daemonSets" | "pods" | "secrets";
+export type SourceName =
+  | "workloads"
+  | "daemonSets"
+  | "pods"
+  | "secrets"
+  | "namespaces"
+  | "runtimeClasses"
+  | "serviceAccounts";
 
 export interface ClusterSourcesOptions {
   kubeConfig: KubeConfig;
@@ -38,10 +62,12 @@ export interface ClusterSourcesOptions {
   /** `key=value,...` selecting what prepull owns in the release namespace. */
   ownedSelector: string;
   /**
-   * Watch the mirrored pull Secrets. Only with mirrorPullSecrets: without it the chart grants no
-   * access to Secrets at all, and mirrors left from when it was on stay until deleted by hand.
+   * Watch the mirrored pull Secrets and every ServiceAccount (whose imagePullSecrets a workload's
+   * pods get). Only with mirrorPullSecrets: without it the chart grants neither.
    */
   watchSecrets: boolean;
+  /** The administrator's policy on which taints prepull may tolerate. */
+  tolerationPolicy: TolerationPolicy;
   logger: Logger;
   /**
    * Something the reconcile depends on changed (or a cache was (re-)listed). Urgent: what to
@@ -56,6 +82,10 @@ export class ClusterSources {
   readonly #daemonSets: ResourceWatch;
   readonly #pods: ResourceWatch;
   readonly #secrets: ResourceWatch | undefined;
+  readonly #namespaces: NamespaceCache;
+  readonly #runtimeClasses: ResourceWatch;
+  readonly #serviceAccounts: ResourceWatch | undefined;
+  readonly #context: TrackingContext;
   /** uid → fingerprint of the tracked view, for filtering workload events. */
   readonly #fingerprints = new Map<string, string>();
   /** uid → metadata.generation of the owned DaemonSets, for telling spec from status changes. */
@@ -100,19 +130,65 @@ export class ClusterSources {
     this.#secrets = options.watchSecrets
       ? owned(`/api/v1/namespaces/${ns}/secrets`, "secrets", () => "urgent")
       : undefined;
+    this.#namespaces = new NamespaceCache({
+      kubeConfig,
+      rest,
+      logger,
+      onChange: () => options.onChange("namespaces", "urgent"),
+    });
+    const clusterWide = (path: string, source: SourceName) =>
+      new ResourceWatch({
+        kubeConfig,
+        rest,
+        logger,
+        path,
+        onEvent: () => options.onChange(source, "urgent"),
+        onListed: () => options.onChange(source, "urgent"),
+      });
+    this.#runtimeClasses = clusterWide("/apis/node.k8s.io/v1/runtimeclasses", "runtimeClasses");
+    this.#serviceAccounts = options.watchSecrets
+      ? clusterWide("/api/v1/serviceaccounts", "serviceAccounts")
+      : undefined;
+    const runtimeClasses = this.#runtimeClasses;
+    const serviceAccounts = this.#serviceAccounts;
+    const namespaces = this.#namespaces;
+    this.#context = {
+      excluded: options.excludedNamespaces,
+      tolerationPolicy: options.tolerationPolicy,
+      namespaceAnnotations: (name) => namespaces.get(name)?.annotations,
+      runtimeClass: (name): RuntimeClassScheduling | undefined => {
+        const found = runtimeClasses.get(name);
+        return found === undefined ? undefined : runtimeClassSchedulingOf(found);
+      },
+      serviceAccountPullSecrets: (namespace, name) => {
+        const found = serviceAccounts?.get(name, namespace);
+        return found === undefined ? undefined : pullSecretNames(found);
+      },
+    };
+  }
+
+  /** A namespace's labels and annotations, from the cluster-wide Namespace cache. */
+  namespace(name: string): NamespaceMetadata | undefined {
+    return this.#namespaces.get(name);
+  }
+
+  /** What tracking a workload reads besides the workload: these caches and the policy. */
+  trackingContext(): TrackingContext {
+    return this.#context;
   }
 
   start(): void {
     for (const watch of this.#all()) watch.start();
+    this.#namespaces.start();
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.#all().map((watch) => watch.stop()));
+    await Promise.all([...this.#all().map((watch) => watch.stop()), this.#namespaces.stop()]);
   }
 
   /** Every cache holds a complete list: only then may the reconciler delete what it does not see. */
   listed(): boolean {
-    return this.#all().every((watch) => watch.listed());
+    return this.#all().every((watch) => watch.listed()) && this.#namespaces.listed();
   }
 
   workloads(): ObservedWorkload[] {
@@ -141,16 +217,15 @@ export class ClusterSources {
       this.#daemonSets,
       this.#pods,
       ...(this.#secrets ? [this.#secrets] : []),
+      this.#runtimeClasses,
+      ...(this.#serviceAccounts ? [this.#serviceAccounts] : []),
     ];
   }
 
   #workloadEvent(kind: WorkloadKind, type: WatchEventType, object: CachedObject): void {
     const uid = object.metadata?.uid ?? `${kind}/${object.metadata?.namespace}/${object.metadata?.name}`;
     const before = this.#fingerprints.get(uid) ?? "";
-    const after =
-      type === "delete"
-        ? ""
-        : fingerprint(trackedWorkloadOf({ kind, object }, this.#options.excludedNamespaces));
+    const after = type === "delete" ? "" : fingerprint(trackedWorkloadOf({ kind, object }, this.#context));
     if (after === "") this.#fingerprints.delete(uid);
     else this.#fingerprints.set(uid, after);
     if (before !== after) this.#options.onChange("workloads", "urgent");

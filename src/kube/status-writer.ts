@@ -23,6 +23,8 @@ import { workloadPath } from "./sources.ts";
 
 export const STATUS_ANNOTATION = "prepull.dev/status";
 export const PULL_FAILED_REASON = "PrepullImagePullFailed";
+/** Warning Event for what prepull narrowed or refused on a workload's behalf (status notes). */
+export const RESTRICTED_REASON = "PrepullRestricted";
 /**
  * Status patches in flight at once: with hundreds of workloads a serial loop would hold up the
  * next reconcile (and its DaemonSet writes) for seconds; the API server's own fairness limits do
@@ -62,6 +64,8 @@ export class StatusWriter {
   readonly #lastWrite = new Map<string, number>();
   /** workload id → "image\0reason" of the failures already reported by an Event. */
   readonly #reported = new Map<string, Set<string>>();
+  /** workload id → the notes already reported by an Event. */
+  readonly #reportedNotes = new Map<string, Set<string>>();
 
   #pending: { snapshot: StatusSnapshot; canWrite: () => boolean } | undefined;
   #draining: Promise<void> | undefined;
@@ -120,13 +124,15 @@ export class StatusWriter {
         // 0 means nothing left to do for this workload; it must not cancel another's later write.
         if (wait > 0) soonest = Math.min(soonest, wait);
         await this.#reportFailures(status, object);
+        await this.#reportNotes(status, object);
       } catch (error) {
-        if (error instanceof KubeApiError && error.status === 404) return;
+        if (isGone(error)) return;
         failures.push(error);
         this.#options.logger.error({ err: error, workload: status.id }, "status write failed");
       }
     });
     for (const id of this.#reported.keys()) if (!seen.has(id)) this.#reported.delete(id);
+    for (const id of this.#reportedNotes.keys()) if (!seen.has(id)) this.#reportedNotes.delete(id);
     for (const id of this.#lastWrite.keys()) if (!seen.has(id)) this.#lastWrite.delete(id);
     if (Number.isFinite(soonest)) this.#options.requestLater(soonest);
     if (failures.length > 0) throw new AggregateError(failures, `${failures.length} status write(s) failed`);
@@ -185,6 +191,19 @@ export class StatusWriter {
     this.#reported.set(status.id, current);
   }
 
+  /** One Event per new note; a note that went away and comes back is reported again. */
+  async #reportNotes(status: WorkloadStatus, object: JsonObject): Promise<void> {
+    const reported = this.#reportedNotes.get(status.id) ?? new Set<string>();
+    const current = new Set(status.notes ?? []);
+    for (const note of current) {
+      if (reported.has(note)) continue;
+      await this.#event(status.workload, object, RESTRICTED_REASON, `prepull: ${note}`);
+      reported.add(note);
+      this.#reportedNotes.set(status.id, reported);
+    }
+    this.#reportedNotes.set(status.id, current);
+  }
+
   async #event(key: WorkloadKey, object: JsonObject, reason: string, message: string): Promise<void> {
     const metadata = isJsonObject(object.metadata) ? object.metadata : {};
     const apiVersion = typeof object.apiVersion === "string" ? object.apiVersion : apiVersionOf(key.kind);
@@ -213,6 +232,18 @@ export class StatusWriter {
     });
     this.#options.onEvent?.(reason);
   }
+}
+
+/**
+ * The workload, or its namespace, is going away: a 404, or the 403 the apiserver's
+ * NamespaceLifecycle admission gives any create (an Event) in a namespace being terminated.
+ * Retrying either would only repeat it until the workload leaves the watch.
+ */
+function isGone(error: unknown): boolean {
+  if (!(error instanceof KubeApiError)) return false;
+  return (
+    error.status === 404 || (error.status === 403 && error.message.includes("because it is being terminated"))
+  );
 }
 
 function annotationOf(object: JsonObject): string | undefined {

@@ -1,5 +1,6 @@
 // The reconciler's Prometheus metrics, on the Registry passed in.
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { sha256Hex } from "../core/hash.ts";
 import type { ImageTotals } from "./status.ts";
 
 /** Outcome of one apply or delete of an object prepull owns. `unchanged`: the server had nothing to change. */
@@ -18,7 +19,19 @@ export interface ReconcilerMetrics {
   setImageTotals(totals: readonly ImageTotals[]): void;
 }
 
-export function createReconcilerMetrics(registry: Registry): ReconcilerMetrics {
+/**
+ * The `image` label: the reference itself only when the administrator says image names may be
+ * shown to whoever reads /metrics; else 12 hex digits of its sha256, which names no registry or
+ * project yet lets an operator match a known image (`echo -n <image> | sha256sum`).
+ */
+export function imageLabel(image: string, imageNames: boolean): string {
+  return imageNames ? image : sha256Hex(image).slice(0, 12);
+}
+
+export function createReconcilerMetrics(
+  registry: Registry,
+  options: { imageNames: boolean },
+): ReconcilerMetrics {
   const registers = [registry];
   const ready = new Gauge({
     name: "prepull_image_nodes_ready",
@@ -95,9 +108,10 @@ export function createReconcilerMetrics(registry: Registry): ReconcilerMetrics {
       eligible.reset();
       failing.reset();
       for (const total of totals) {
-        ready.set({ image: total.image }, total.ready);
-        eligible.set({ image: total.image }, total.eligible);
-        failing.set({ image: total.image }, total.failing);
+        const image = imageLabel(total.image, options.imageNames);
+        ready.set({ image }, total.ready);
+        eligible.set({ image }, total.eligible);
+        failing.set({ image }, total.failing);
       }
     },
   };

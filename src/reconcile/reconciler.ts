@@ -4,20 +4,44 @@
 // leader writes, and it re-checks leadership before every single write. Nothing happens until every
 // watch cache holds a complete list: acting on a partial view would delete DaemonSets of workloads
 // not yet seen.
+//
+// Mirrored pull Secrets are judged one by one: a tenant's missing, unreadable or wrong-typed
+// Secret is reported on that tenant's workloads (status note and Event) and skipped; it never
+// stops another tenant's mirrors or DaemonSets. With mirroring off, mirrors left from when it was
+// on are deleted once (a deletecollection by prepull's labels, which needs no read access).
 
-import { ownedLabels } from "../core/daemonset.ts";
+import { type DaemonSetManifest, ownedLabels, type PrepullSettings } from "../core/daemonset.ts";
 import type { DesiredState, MirroredSecretPlan, TrackedWorkload } from "../core/desired-state.ts";
 import { desiredState, workloadId } from "../core/desired-state.ts";
 import type { JsonObject, WorkloadKey } from "../core/workload.ts";
 import { isJsonObject } from "../core/workload.ts";
 import type { OwnedObjectApplier } from "../kube/apply.ts";
-import type { KubeRest } from "../kube/rest.ts";
+import type { NamespaceMetadata } from "../kube/namespaces.ts";
+import { KubeApiError, type KubeRest } from "../kube/rest.ts";
 import type { StatusWriter } from "../kube/status-writer.ts";
 import type { Logger } from "../log.ts";
 import type { ReconcilerMetrics } from "./metrics.ts";
+import { withNotes } from "./notes.ts";
 import type { ReconcilerSettings } from "./settings.ts";
 import { computeStatus, type DaemonSetView, daemonSetViewOf, type PodView, podViewOf } from "./status.ts";
-import { excludedNamespaces, type ObservedWorkload, trackedWorkloadOf } from "./tracked.ts";
+import {
+  excludedNamespaces,
+  type ObservedWorkload,
+  type TrackingContext,
+  trackedWorkloadOf,
+} from "./tracked.ts";
+
+/** The Secret types the kubelet reads registry credentials from; nothing else is mirrored. */
+export const PULL_SECRET_TYPES: ReadonlySet<string> = new Set([
+  "kubernetes.io/dockerconfigjson",
+  "kubernetes.io/dockercfg",
+]);
+
+/** One source Secret's outcome: a manifest to apply, a problem to report, or a retryable error. */
+type MirrorOutcome =
+  | { kind: "mirror"; manifest: JsonObject }
+  | { kind: "problem"; note: string }
+  | { kind: "retry"; error: unknown };
 
 /** What the reconciler reads; ClusterSources in production. */
 export interface ReconcileSources {
@@ -26,7 +50,14 @@ export interface ReconcileSources {
   daemonSets(): readonly JsonObject[];
   pods(): readonly JsonObject[];
   secrets(): readonly JsonObject[];
+  /** What tracking a workload reads besides the workload (namespaces, RuntimeClasses, policy). */
+  trackingContext(): TrackingContext;
+  /** A namespace's labels and annotations. */
+  namespace(name: string): NamespaceMetadata | undefined;
 }
+
+/** The Pod Security label the release namespace should carry, and its value. */
+export const POD_SECURITY_ENFORCE = "pod-security.kubernetes.io/enforce";
 
 export interface ReconcilerDeps {
   settings: ReconcilerSettings;
@@ -43,6 +74,10 @@ export class Reconciler {
   readonly #deps: ReconcilerDeps;
   readonly #excluded: ReadonlySet<string>;
   #last: DesiredState | undefined;
+  /** With mirroring off: whether leftover mirrors have been deleted by this process. */
+  #mirrorsCleared = false;
+  /** Whether the release namespace's Pod Security label has been looked at. */
+  #podSecurityChecked = false;
 
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
@@ -61,6 +96,7 @@ export class Reconciler {
       metrics.runs.inc({ result: "not_synced" });
       return;
     }
+    if (!this.#podSecurityChecked) this.#checkPodSecurity(sources);
     const end = metrics.duration.startTimer();
     try {
       await this.#reconcile(sources, isLeader);
@@ -84,8 +120,10 @@ export class Reconciler {
     const live = new Map<string, JsonObject>();
     const tracked: TrackedWorkload[] = [];
     const untracked: { key: WorkloadKey; object: JsonObject }[] = [];
+    const notes = new Map<string, string[]>();
+    const context = sources.trackingContext();
     for (const item of observed) {
-      const workload = trackedWorkloadOf(item, this.#excluded);
+      const workload = trackedWorkloadOf(item, context);
       if (workload === undefined) {
         const key = keyOf(item);
         if (key !== undefined && !this.#excluded.has(key.namespace))
@@ -94,6 +132,7 @@ export class Reconciler {
       }
       tracked.push(workload);
       live.set(workloadId(workload.key), item.object);
+      if (workload.notes.length > 0) notes.set(workloadId(workload.key), [...workload.notes]);
     }
     const desired = desiredState({ workloads: tracked, settings: settings.prepull });
     this.#last = desired;
@@ -114,18 +153,24 @@ export class Reconciler {
     if (isLeader()) {
       // Secrets first so that a DaemonSet never references a mirror that does not exist yet;
       // stale mirrors go last, after no DaemonSet references them any more.
-      // A source Secret that cannot be read fails this run (and so it is retried), but must not
-      // hold up the DaemonSets; nor may a partial list of mirrors prune the rest.
-      let secrets: JsonObject[] | undefined;
-      await attempt(async () => {
-        secrets = await this.#mirroredSecrets(desired.secrets);
-      });
-      const mirrors = secrets;
-      if (mirrors !== undefined)
+      // A source Secret that cannot be read this time fails the run (so it is retried) but holds
+      // up nothing else, and its mirror stays; a missing, forbidden or wrong-typed one is a
+      // problem of its own workloads only (see #mirroredSecrets).
+      if (settings.prepull.mirrorPullSecrets) {
+        const { mirrors, keep, retry } = await this.#mirroredSecrets(desired.secrets, tracked, notes);
+        failures.push(...retry);
         await attempt(() => applier.apply("Secret", mirrors, sources.secrets(), isLeader));
-      await attempt(() => applier.sync("DaemonSet", desired.daemonSets, sources.daemonSets(), isLeader));
-      if (mirrors !== undefined)
-        await attempt(() => applier.prune("Secret", mirrors, sources.secrets(), isLeader));
+        // A skipped Secret is not referenced: the kubelet would warn on every pull about it.
+        const present = new Set([...mirrors.map(nameOf), ...keep]);
+        const daemonSets = desired.daemonSets.map((ds) => withPullSecrets(ds, present, settings.prepull));
+        await attempt(() => applier.sync("DaemonSet", daemonSets, sources.daemonSets(), isLeader));
+        // A mirror whose source could not be read this time stays as it is until it can.
+        const stay = [...mirrors, ...keep.map((name) => ({ metadata: { name } }))];
+        await attempt(() => applier.prune("Secret", stay, sources.secrets(), isLeader));
+      } else {
+        await attempt(() => applier.sync("DaemonSet", desired.daemonSets, sources.daemonSets(), isLeader));
+        if (!this.#mirrorsCleared) await attempt(() => this.#clearMirrors());
+      }
     }
 
     lap("writes");
@@ -143,7 +188,8 @@ export class Reconciler {
     metrics.setImageTotals(report.images);
 
     // In the background: status patches must not hold up the next run's DaemonSet writes.
-    if (isLeader()) statusWriter.publish({ statuses: report.workloads, live, untracked }, isLeader);
+    const statuses = report.workloads.map((status) => withNotes(status, notes.get(status.id)));
+    if (isLeader()) statusWriter.publish({ statuses, live, untracked }, isLeader);
     lap("status");
     logger.debug(
       { ms: phases, tracked: tracked.length, daemonSets: desired.daemonSets.length },
@@ -152,26 +198,84 @@ export class Reconciler {
     if (failures.length > 0) throw new AggregateError(failures, "reconcile failed");
   }
 
-  /** Copies of the source pull Secrets, as manifests to apply; a missing source is skipped. */
-  async #mirroredSecrets(plans: readonly MirroredSecretPlan[]): Promise<JsonObject[]> {
-    const { rest, settings, logger } = this.#deps;
-    const sources = await Promise.all(
-      plans.map(({ source }) =>
-        rest.getOptional(
-          `/api/v1/namespaces/${encodeURIComponent(source.namespace)}/secrets/${encodeURIComponent(source.name)}`,
-        ),
-      ),
-    );
-    const out: JsonObject[] = [];
-    for (const [index, plan] of plans.entries()) {
-      const source = sources[index];
-      if (source === undefined) {
-        // The kubelet then pulls without it, which works with node-level credentials.
+  /**
+   * Warns once when the release namespace does not enforce Pod Security `restricted`: the chart
+   * cannot label a namespace Helm creates, and prepull's DaemonSets pass `restricted`, so nothing
+   * stops an administrator from enforcing it there.
+   */
+  #checkPodSecurity(sources: ReconcileSources): void {
+    this.#podSecurityChecked = true;
+    const namespace = this.#deps.settings.prepull.namespace;
+    const level = sources.namespace(namespace)?.labels[POD_SECURITY_ENFORCE];
+    if (level !== "restricted")
+      this.#deps.logger.warn(
+        { namespace, [POD_SECURITY_ENFORCE]: level ?? null },
+        `the release namespace does not enforce Pod Security restricted; label it: kubectl label namespace ${namespace} ${POD_SECURITY_ENFORCE}=restricted`,
+      );
+  }
+
+  /**
+   * Copies of the source pull Secrets, as manifests to apply. A source that is missing, not
+   * readable (403) or not a registry credential is a problem of its workloads: noted on each of
+   * them, skipped, and its mirror pruned. Any other error is retried later, keeping its mirror.
+   */
+  async #mirroredSecrets(
+    plans: readonly MirroredSecretPlan[],
+    tracked: readonly TrackedWorkload[],
+    notes: Map<string, string[]>,
+  ): Promise<{ mirrors: JsonObject[]; keep: string[]; retry: unknown[] }> {
+    const outcomes = await Promise.all(plans.map((plan) => this.#mirrorOf(plan)));
+    const mirrors: JsonObject[] = [];
+    const keep: string[] = [];
+    const retry: unknown[] = [];
+    for (const [index, outcome] of outcomes.entries()) {
+      const plan = plans[index];
+      if (plan === undefined) continue;
+      if (outcome.kind === "mirror") mirrors.push(outcome.manifest);
+      else if (outcome.kind === "retry") {
+        keep.push(plan.name);
+        retry.push(outcome.error);
+      } else {
         const { namespace, name } = plan.source;
-        logger.warn({ secret: `${namespace}/${name}` }, "pull secret to mirror does not exist");
-        continue;
+        this.#deps.logger.warn(
+          { secret: `${namespace}/${name}`, problem: outcome.note },
+          "pull secret not mirrored",
+        );
+        for (const workload of tracked) {
+          if (workload.key.namespace !== namespace || !workload.pullSecrets.includes(name)) continue;
+          const id = workloadId(workload.key);
+          notes.set(id, [...(notes.get(id) ?? []), outcome.note]);
+        }
       }
-      out.push({
+    }
+    return { mirrors, keep, retry };
+  }
+
+  async #mirrorOf(plan: MirroredSecretPlan): Promise<MirrorOutcome> {
+    const { rest, settings } = this.#deps;
+    const { namespace, name } = plan.source;
+    let source: JsonObject | undefined;
+    try {
+      source = await rest.getOptional(
+        `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`,
+      );
+    } catch (error) {
+      if (error instanceof KubeApiError && error.status === 403)
+        return { kind: "problem", note: `pull secret ${name} not mirrored: prepull may not read it` };
+      return { kind: "retry", error };
+    }
+    // The kubelet then pulls without it, which works with node-level credentials.
+    if (source === undefined)
+      return { kind: "problem", note: `pull secret ${name} not mirrored: it does not exist` };
+    const type = typeof source.type === "string" ? source.type : "Opaque";
+    if (!PULL_SECRET_TYPES.has(type))
+      return {
+        kind: "problem",
+        note: `pull secret ${name} not mirrored: its type ${type} is not a registry credential`,
+      };
+    return {
+      kind: "mirror",
+      manifest: {
         apiVersion: "v1",
         kind: "Secret",
         metadata: {
@@ -179,12 +283,54 @@ export class Reconciler {
           namespace: settings.prepull.namespace,
           labels: ownedLabels(settings.prepull),
         },
-        type: typeof source.type === "string" ? source.type : "Opaque",
+        type,
         data: isJsonObject(source.data) ? source.data : {},
-      });
-    }
-    return out;
+      },
+    };
   }
+
+  /**
+   * Deletes every Secret carrying prepull's labels in the release namespace: mirrors left from
+   * when mirroring was on. A deletecollection by label selector needs the `deletecollection` verb
+   * only, not read access to the namespace's Secrets.
+   */
+  async #clearMirrors(): Promise<void> {
+    const { rest, settings, logger } = this.#deps;
+    const selector = Object.entries(ownedLabels(settings.prepull))
+      .map(([key, value]) => `${key}=${value}`)
+      .join(",");
+    const result = await rest.request(
+      "DELETE",
+      `/api/v1/namespaces/${encodeURIComponent(settings.prepull.namespace)}/secrets`,
+      { query: { labelSelector: selector } },
+    );
+    this.#mirrorsCleared = true;
+    const deleted = Array.isArray(result.items) ? result.items.length : 0;
+    if (deleted > 0) logger.info({ deleted }, "deleted mirrored pull secrets (mirroring is off)");
+  }
+}
+
+/** The DaemonSet referencing only the mirrors in `present` (and the sleeper's own secrets). */
+function withPullSecrets(
+  ds: DaemonSetManifest,
+  present: ReadonlySet<string>,
+  settings: PrepullSettings,
+): DaemonSetManifest {
+  const spec = ds.spec.template.spec;
+  const own = new Set(settings.sleeperPullSecrets ?? []);
+  const kept = (spec.imagePullSecrets ?? []).filter(({ name }) => own.has(name) || present.has(name));
+  if (kept.length === (spec.imagePullSecrets ?? []).length) return ds;
+  const { imagePullSecrets: _dropped, ...rest } = spec;
+  const template = {
+    ...ds.spec.template,
+    spec: kept.length > 0 ? { ...rest, imagePullSecrets: kept } : rest,
+  };
+  return { ...ds, spec: { ...ds.spec, template } };
+}
+
+function nameOf(object: JsonObject): string {
+  const metadata = isJsonObject(object.metadata) ? object.metadata : {};
+  return typeof metadata.name === "string" ? metadata.name : "";
 }
 
 function keyOf(item: ObservedWorkload): WorkloadKey | undefined {

@@ -4,6 +4,7 @@
 import type { Config } from "../config.ts";
 import type { PrepullSettings } from "../core/desired-state.ts";
 import { gateToleration } from "../core/node-gate.ts";
+import type { TolerationPolicy } from "../core/placement-bounds.ts";
 
 export interface LeaderElectionTimings {
   /** The Lease's name in the release namespace. */
@@ -19,6 +20,10 @@ export interface LeaderElectionTimings {
 export interface ReconcilerSettings {
   /** DaemonSet shape; `prepull.namespace` is the release namespace. */
   prepull: PrepullSettings;
+  /** Image references as metric label values (else a short hash of each). */
+  metricsImageNames: boolean;
+  /** Which taints the pre-pull DaemonSets may tolerate when a workload does. */
+  tolerationPolicy: TolerationPolicy;
   /** Namespaces whose workloads are ignored, besides kube-system and the release namespace. */
   excludedNamespaces: readonly string[];
   /** A full reconcile at least this often, whatever the watches say. */
@@ -77,6 +82,11 @@ export function reconcilerSettingsFrom(config: Config, self: ProcessIdentity): R
             ],
           }
         : {}),
+    },
+    metricsImageNames: config.metricsImageNames,
+    tolerationPolicy: {
+      tolerated: [...config.toleratedTaints],
+      neverTolerated: [...config.neverToleratedTaints],
     },
     excludedNamespaces: [...config.excludedNamespaces],
     resyncSeconds: config.resyncSeconds,

@@ -45,7 +45,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
   const namespace = settings.prepull.namespace;
   const labels = ownedLabels(settings.prepull);
   const rest = createKubeRest(kubeConfig);
-  const metrics = createReconcilerMetrics(registry);
+  const metrics = createReconcilerMetrics(registry, { imageNames: settings.metricsImageNames });
   for (const op of WRITE_OPS) {
     // Present from the start at 0, so a rate() over them is defined before the first write.
     metrics.daemonSetWrites.inc({ op }, 0);
@@ -128,6 +128,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
       .map(([key, value]) => `${key}=${value}`)
       .join(","),
     watchSecrets: settings.prepull.mirrorPullSecrets,
+    tolerationPolicy: settings.tolerationPolicy,
     logger,
     onChange: (_source, urgency) => trigger(urgency),
   });

@@ -79,6 +79,8 @@ export interface WorkloadStatus {
   readyNodes: number;
   eligibleNodes: number;
   summary: string;
+  /** What prepull narrowed or refused for this workload (placement bounds, pull secrets). */
+  notes?: readonly string[];
 }
 
 export interface ImageTotals {

@@ -3,11 +3,24 @@
 //
 // Tracked = opted in (annotation `prepull: "true"`), in a namespace that is not excluded, not being
 // deleted, and, for a Job, not finished: a finished Job starts no more pods, so its images need no
-// cache (a CronJob keeps its images: it starts new Jobs on schedule).
+// cache (a CronJob keeps its images: it starts new Jobs on schedule), in a namespace the watch
+// has seen (its annotations bound the placement: without them prepull could reach further than
+// the workload's own pods).
+//
+// The placement is bounded by what the workload's pods could get (core/placement-bounds.ts); a
+// workload whose pods the apiserver would reject gets no images, and `notes` says why.
+// Pull secrets are those the kubelet would use: the pod template's imagePullSecrets, or when it
+// has none, those of its ServiceAccount (the ServiceAccount admission plugin copies them into
+// every pod that has none of its own).
 
 import type { TrackedWorkload } from "../core/desired-state.ts";
 import { collectImages } from "../core/images.ts";
-import { placementOf } from "../core/placement.ts";
+import {
+  boundPlacement,
+  type RuntimeClassScheduling,
+  runtimeClassNameOf,
+  type TolerationPolicy,
+} from "../core/placement-bounds.ts";
 import type { JsonObject, WorkloadKind } from "../core/workload.ts";
 import { isJsonObject, isOptedIn, podSpecOf } from "../core/workload.ts";
 
@@ -19,6 +32,23 @@ export interface ObservedWorkload {
   object: JsonObject;
 }
 
+/** A tracked workload with what prepull narrowed or refused on its behalf. */
+export interface TrackedView extends TrackedWorkload {
+  notes: readonly string[];
+}
+
+/** What tracking reads besides the workload itself: the watch caches and the policy. */
+export interface TrackingContext {
+  excluded: ReadonlySet<string>;
+  /** The namespace's annotations; undefined while the namespace is not (yet) in the cache. */
+  namespaceAnnotations(namespace: string): Readonly<Record<string, string>> | undefined;
+  /** The scheduling of a RuntimeClass; undefined when it does not exist. */
+  runtimeClass(name: string): RuntimeClassScheduling | undefined;
+  /** imagePullSecrets names of a ServiceAccount; undefined when unknown (not watched or absent). */
+  serviceAccountPullSecrets(namespace: string, name: string): readonly string[] | undefined;
+  tolerationPolicy: TolerationPolicy;
+}
+
 export function excludedNamespaces(releaseNamespace: string, extra: readonly string[]): ReadonlySet<string> {
   return new Set([...ALWAYS_EXCLUDED_NAMESPACES, releaseNamespace, ...extra]);
 }
@@ -26,8 +56,9 @@ export function excludedNamespaces(releaseNamespace: string, extra: readonly str
 /** The tracked view of one object, or undefined when prepull should not pre-pull for it. */
 export function trackedWorkloadOf(
   observed: ObservedWorkload,
-  excluded: ReadonlySet<string>,
-): TrackedWorkload | undefined {
+  context: TrackingContext,
+): TrackedView | undefined {
+  const { excluded } = context;
   const { kind, object } = observed;
   const metadata = isJsonObject(object.metadata) ? object.metadata : {};
   const namespace = typeof metadata.namespace === "string" ? metadata.namespace : "";
@@ -38,12 +69,39 @@ export function trackedWorkloadOf(
   if (kind === "Job" && isFinishedJob(object)) return undefined;
   const podSpec = podSpecOf(kind, object);
   if (podSpec === undefined) return undefined;
+  const namespaceAnnotations = context.namespaceAnnotations(namespace);
+  if (namespaceAnnotations === undefined) return undefined;
+  const runtimeClassName = runtimeClassNameOf(podSpec);
+  const bounded = boundPlacement({
+    podSpec,
+    runtimeClass: runtimeClassName === "" ? undefined : context.runtimeClass(runtimeClassName),
+    namespaceAnnotations,
+    policy: context.tolerationPolicy,
+  });
+  const key = { kind, namespace, name };
+  const pullSecrets = pullSecretsOf(podSpec, namespace, context);
+  if (!bounded.schedulable)
+    return { key, images: [], placement: EMPTY_PLACEMENT, pullSecrets, notes: bounded.notes };
   return {
-    key: { kind, namespace, name },
+    key,
     images: collectImages(podSpec).images.map((image) => image.reference),
-    placement: placementOf(podSpec),
-    pullSecrets: pullSecretNames(podSpec),
+    placement: bounded.placement,
+    pullSecrets,
+    notes: bounded.notes,
   };
+}
+
+const EMPTY_PLACEMENT = { nodeSelector: {}, nodeSelectorTerms: [], tolerations: [] };
+
+/** The template's imagePullSecrets, else its ServiceAccount's (`default` when unnamed). */
+function pullSecretsOf(podSpec: JsonObject, namespace: string, context: TrackingContext): string[] {
+  const own = pullSecretNames(podSpec);
+  if (own.length > 0) return own;
+  const account =
+    typeof podSpec.serviceAccountName === "string" && podSpec.serviceAccountName !== ""
+      ? podSpec.serviceAccountName
+      : "default";
+  return [...(context.serviceAccountPullSecrets(namespace, account) ?? [])];
 }
 
 /**
@@ -51,14 +109,15 @@ export function trackedWorkloadOf(
  * desired state, so a watch event that leaves it unchanged (a status update, replicas scaling,
  * prepull's own status annotation) need not trigger a reconcile.
  */
-export function fingerprint(tracked: TrackedWorkload | undefined): string {
+export function fingerprint(tracked: TrackedView | undefined): string {
   return tracked === undefined
     ? ""
-    : JSON.stringify([tracked.images, tracked.placement, tracked.pullSecrets]);
+    : JSON.stringify([tracked.images, tracked.placement, tracked.pullSecrets, tracked.notes]);
 }
 
-function pullSecretNames(podSpec: JsonObject): string[] {
-  const secrets = podSpec.imagePullSecrets;
+/** imagePullSecrets names of a pod spec or a ServiceAccount (same shape: `[{name}]`). */
+export function pullSecretNames(holder: JsonObject): string[] {
+  const secrets = holder.imagePullSecrets;
   if (!Array.isArray(secrets)) return [];
   const names = new Set<string>();
   for (const secret of secrets) {

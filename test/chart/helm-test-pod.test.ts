@@ -49,6 +49,8 @@ beforeAll(async () => {
       PATH: process.env.PATH ?? "",
       HOST: "127.0.0.1",
       PORT: String(port),
+      // /metrics on a port of its own choosing: a fixed one could be taken on a shared machine.
+      METRICS_PORT: "0",
       TLS_CERT_FILE: join(serving, "tls.crt"),
       TLS_KEY_FILE: join(serving, "tls.key"),
       LOG_LEVEL: "warn",

@@ -37,6 +37,7 @@ describe("default render", () => {
         "Certificate/prepull-ca",
         "Certificate/prepull-serving",
         "ClusterRole/prepull",
+        "ClusterRole/prepull-metrics-reader",
         "ClusterRoleBinding/prepull",
         "Deployment/prepull",
         "Issuer/prepull-ca",
@@ -49,6 +50,8 @@ describe("default render", () => {
         "RoleBinding/prepull",
         "Service/prepull",
         "ServiceAccount/prepull",
+        "ValidatingAdmissionPolicy/prepull-status-only",
+        "ValidatingAdmissionPolicyBinding/prepull-status-only",
       ].sort(),
     );
   });
@@ -59,6 +62,8 @@ describe("default render", () => {
       "ClusterRoleBinding",
       "MutatingWebhookConfiguration",
       "PriorityClass",
+      "ValidatingAdmissionPolicy",
+      "ValidatingAdmissionPolicyBinding",
     ];
     for (const m of manifests) {
       expect(m.metadata.namespace, `${m.kind}/${m.metadata.name}`).toBe(
@@ -170,7 +175,10 @@ describe("Deployment", () => {
     const c = container(manifests);
     expect(c.readinessProbe?.httpGet).toMatchObject({ path: "/readyz", scheme: "HTTPS", port: "https" });
     expect(c.livenessProbe?.httpGet).toMatchObject({ path: "/healthz", scheme: "HTTPS", port: "https" });
-    expect(c.ports).toEqual([{ name: "https", containerPort: 8443, protocol: "TCP" }]);
+    expect(c.ports).toEqual([
+      { name: "https", containerPort: 8443, protocol: "TCP" },
+      { name: "metrics", containerPort: 8444, protocol: "TCP" },
+    ]);
   });
 
   it("requests resources and limits memory (no CPU limit)", () => {
@@ -184,6 +192,9 @@ describe("Deployment", () => {
     const vars = env(manifests);
     expect(Object.fromEntries(vars)).toEqual({
       PORT: "8443",
+      METRICS_PORT: "8444",
+      METRICS_AUTH: "on",
+      PREPULL_METRICS_IMAGE_NAMES: "false",
       TLS_CERT_FILE: "/etc/prepull/tls/tls.crt",
       TLS_KEY_FILE: "/etc/prepull/tls/tls.key",
       LOG_LEVEL: "info",
@@ -195,6 +206,8 @@ describe("Deployment", () => {
       PREPULL_MIRROR_PULL_SECRETS: "false",
       PREPULL_EXCLUDED_NAMESPACES: "",
       PREPULL_RESYNC_SECONDS: "300",
+      PREPULL_TOLERATED_TAINTS: "*",
+      PREPULL_NEVER_TOLERATED_TAINTS: "node-role.kubernetes.io/control-plane,node-role.kubernetes.io/master",
       PREPULL_PRIORITY_CLASS_NAME: "prepull-daemonset",
       PREPULL_SLEEPER_IMAGE: "ghcr.io/prepull/prepull:0.1.0",
       PREPULL_SLEEPER_PULL_SECRETS: "",
@@ -216,10 +229,13 @@ describe("Deployment", () => {
 describe("Service and PodDisruptionBudget select the webhook pods", () => {
   const podLabels = (): Record<string, string> => deployment(manifests).spec?.template.metadata?.labels ?? {};
 
-  it("the Service routes its HTTPS port to the container's", () => {
+  it("the Service routes its HTTPS and metrics ports to the container's", () => {
     const service = view<V1Service>(findManifest(manifests, "Service"));
     expect(podLabels()).toMatchObject(service.spec?.selector ?? { missing: "selector" });
-    expect(service.spec?.ports).toEqual([{ name: "https", port: 443, targetPort: "https", protocol: "TCP" }]);
+    expect(service.spec?.ports).toEqual([
+      { name: "https", port: 443, targetPort: "https", protocol: "TCP" },
+      { name: "metrics", port: 8444, targetPort: "metrics", protocol: "TCP" },
+    ]);
   });
 
   it("the PDB keeps one pod available", () => {
@@ -237,18 +253,36 @@ describe("Service and PodDisruptionBudget select the webhook pods", () => {
 });
 
 describe("RBAC", () => {
-  it("uses no wildcards", () => {
+  it("uses no wildcards; the only non-resource URL is /metrics, in the role for scrapers", () => {
     for (const { rule } of rbacRules(manifests)) {
       for (const field of [rule.apiGroups, rule.resources, rule.verbs, rule.resourceNames]) {
         expect(field ?? []).not.toContain("*");
       }
-      expect(rule.nonResourceURLs).toBeUndefined();
     }
+    const reader = findManifest(manifests, "ClusterRole", "prepull-metrics-reader");
+    expect(reader.rules).toEqual([{ nonResourceURLs: ["/metrics"], verbs: ["get"] }]);
+    const own = findManifest(manifests, "ClusterRole", "prepull");
+    expect(
+      (own.rules as { nonResourceURLs?: string[] }[]).every((r) => r.nonResourceURLs === undefined),
+    ).toBe(true);
+    // Nothing binds the scrapers' role to prepull itself.
+    expect(findManifest(manifests, "ClusterRoleBinding").roleRef).toMatchObject({ name: "prepull" });
   });
 
-  it("grants no access to Secrets by default", () => {
-    const secretRules = rbacRules(manifests).filter(({ rule }) => rule.resources?.includes("secrets"));
-    expect(secretRules).toEqual([]);
+  it("by default reads no Secret, and may only deletecollection its own (leftover mirrors)", () => {
+    expect(verbsOn(manifests, "cluster", "", "secrets")).toEqual([]);
+    expect(verbsOn(manifests, "namespace", "", "secrets")).toEqual(["deletecollection"]);
+    expect(verbsOn(manifests, "cluster", "", "serviceaccounts")).toEqual([]);
+  });
+
+  it("lists and watches Namespaces and RuntimeClasses (placement bounds), nothing more", () => {
+    expect(verbsOn(manifests, "cluster", "", "namespaces")).toEqual(["list", "watch"]);
+    expect(verbsOn(manifests, "cluster", "node.k8s.io", "runtimeclasses")).toEqual(["list", "watch"]);
+  });
+
+  it("creates TokenReviews and SubjectAccessReviews (secure /metrics)", () => {
+    expect(verbsOn(manifests, "cluster", "authentication.k8s.io", "tokenreviews")).toEqual(["create"]);
+    expect(verbsOn(manifests, "cluster", "authorization.k8s.io", "subjectaccessreviews")).toEqual(["create"]);
   });
 
   it("reads the four workload kinds cluster-wide and patches them only (for the status annotation)", () => {
@@ -258,13 +292,13 @@ describe("RBAC", () => {
       ["batch", "jobs"],
       ["batch", "cronjobs"],
     ] as const) {
-      expect(verbsOn(manifests, "cluster", group, resource)).toEqual(["get", "list", "patch", "watch"]);
+      expect(verbsOn(manifests, "cluster", group, resource)).toEqual(["list", "patch", "watch"]);
     }
   });
 
   it("writes DaemonSets and Leases, watches its Lease and reads pods only in its own namespace", () => {
     expect(verbsOn(manifests, "namespace", "apps", "daemonsets")).toEqual(
-      ["create", "delete", "get", "list", "patch", "update", "watch"].sort(),
+      ["create", "delete", "list", "patch", "watch"].sort(),
     );
     expect(verbsOn(manifests, "cluster", "apps", "daemonsets")).toEqual([]);
     // list and watch: followers watch the Lease to take over the moment it expires.
@@ -276,19 +310,19 @@ describe("RBAC", () => {
       "watch",
     ]);
     expect(verbsOn(manifests, "cluster", "coordination.k8s.io", "leases")).toEqual([]);
-    expect(verbsOn(manifests, "namespace", "", "pods")).toEqual(["get", "list", "watch"]);
+    expect(verbsOn(manifests, "namespace", "", "pods")).toEqual(["list", "watch"]);
     expect(verbsOn(manifests, "cluster", "", "pods")).toEqual([]);
   });
 
-  it("records Events (core and events.k8s.io)", () => {
-    expect(verbsOn(manifests, "cluster", "", "events")).toEqual(["create", "patch"]);
-    expect(verbsOn(manifests, "cluster", "events.k8s.io", "events")).toEqual(["create", "patch"]);
+  it("records core Events only", () => {
+    expect(verbsOn(manifests, "cluster", "", "events")).toEqual(["create"]);
+    expect(verbsOn(manifests, "cluster", "events.k8s.io", "events")).toEqual([]);
   });
 
   it("binds both roles to the chart's ServiceAccount", () => {
     const account = view<V1ServiceAccount>(findManifest(manifests, "ServiceAccount"));
     expect(podSpec(manifests).serviceAccountName).toBe(account.metadata?.name);
-    for (const kind of ["ClusterRoleBinding", "RoleBinding"]) {
+    for (const kind of ["ClusterRoleBinding", "RoleBinding"] as const) {
       const binding = findManifest(manifests, kind);
       expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: "prepull", namespace: "prepull" }]);
     }

@@ -34,6 +34,7 @@ describe("ci/full-values.yaml: every option on, most values changed", () => {
       [
         "Certificate/pp-serving",
         "ClusterRole/pp",
+        "ClusterRole/pp-metrics-reader",
         "ClusterRoleBinding/pp",
         "Deployment/pp",
         "MutatingWebhookConfiguration/pp",
@@ -46,6 +47,8 @@ describe("ci/full-values.yaml: every option on, most values changed", () => {
         "Service/pp",
         "ServiceAccount/prepull-webhook",
         "ServiceMonitor/pp",
+        "ValidatingAdmissionPolicy/pp-status-only",
+        "ValidatingAdmissionPolicyBinding/pp-status-only",
       ].sort(),
     );
   });
@@ -76,11 +79,13 @@ describe("ci/full-values.yaml: every option on, most values changed", () => {
     expect(serving.spec.duration).toBe("720h");
   });
 
-  it("mirrors pull secrets: Secret writes in its namespace, and cluster-wide read of Secrets", () => {
+  it("mirrors pull secrets: Secret writes in its namespace, get (never list) of the named ones elsewhere", () => {
     expect(verbsOn(manifests, "namespace", "", "secrets")).toEqual(
-      ["create", "delete", "get", "list", "patch", "update", "watch"].sort(),
+      ["create", "delete", "list", "patch", "watch"].sort(),
     );
-    expect(verbsOn(manifests, "cluster", "", "secrets")).toEqual(["get", "list", "watch"]);
+    expect(verbsOn(manifests, "cluster", "", "secrets")).toEqual(["get"]);
+    // The kubelet uses a ServiceAccount's imagePullSecrets for pods without their own.
+    expect(verbsOn(manifests, "cluster", "", "serviceaccounts")).toEqual(["list", "watch"]);
     expect(env(manifests).get("PREPULL_MIRROR_PULL_SECRETS")).toBe("true");
   });
 
@@ -92,6 +97,13 @@ describe("ci/full-values.yaml: every option on, most values changed", () => {
     expect(vars.get("PREPULL_RESYNC_SECONDS")).toBe("120");
     expect(vars.get("PREPULL_PRIORITY_CLASS_NAME")).toBe("prepull-warmup");
     expect(vars.get("PORT")).toBe("9443");
+    expect(vars.get("METRICS_PORT")).toBe("9444");
+    expect(vars.get("METRICS_AUTH")).toBe("on");
+    expect(vars.get("PREPULL_METRICS_IMAGE_NAMES")).toBe("true");
+    expect(vars.get("PREPULL_TOLERATED_TAINTS")).toBe("nvidia.com/gpu,example.com/dedicated");
+    expect(vars.get("PREPULL_NEVER_TOLERATED_TAINTS")).toBe(
+      "node-role.kubernetes.io/control-plane,example.com/secure",
+    );
     expect(vars.get("LOG_LEVEL")).toBe("debug");
   });
 
@@ -126,15 +138,16 @@ describe("ci/full-values.yaml: every option on, most values changed", () => {
     expect(restrictedViolations(spec)).toEqual([]);
   });
 
-  it("scrapes /metrics over HTTPS, verified with the serving certificate's CA", () => {
+  it("scrapes /metrics on its own port over HTTPS with its ServiceAccount token, verified with the serving certificate's CA", () => {
     const monitor = findManifest(manifests, "ServiceMonitor");
     expect(monitor.metadata.labels?.release).toBe("prometheus");
     expect(monitor.spec).toMatchObject({
       endpoints: [
         {
-          port: "https",
+          port: "metrics",
           scheme: "https",
           path: "/metrics",
+          bearerTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token",
           tlsConfig: { serverName: "pp.infra.svc", ca: { secret: { name: "pp-tls", key: "ca.crt" } } },
         },
       ],
@@ -148,6 +161,9 @@ describe("ci/full-values.yaml: every option on, most values changed", () => {
     const ingressFrom = (policy.spec?.ingress?.[0] as { from?: unknown[] } | undefined)?.from;
     expect(ingressFrom).toHaveLength(2);
     expect(policy.spec?.ingress?.[0]?.ports).toEqual([{ port: "https", protocol: "TCP" }]);
+    // The metrics port is open to its own sources.
+    expect(policy.spec?.ingress?.[1]?.ports).toEqual([{ port: "metrics", protocol: "TCP" }]);
+    expect((policy.spec?.ingress?.[1] as { from?: unknown[] } | undefined)?.from).toHaveLength(1);
     const egressPorts = policy.spec?.egress?.flatMap((e) => e.ports?.map((p) => p.port) ?? []);
     expect(egressPorts).toEqual([53, 53, 6443]);
   });
@@ -204,6 +220,22 @@ describe("smaller switches", () => {
     const manifests = renderChart({});
     expect(verbsOn(manifests, "cluster", "", "nodes")).toEqual([]);
     expect([...env(manifests).keys()].filter((name) => name.startsWith("PREPULL_NODE_GATE"))).toEqual([]);
+  });
+
+  it("metrics.secure=false: /metrics served plainly, no review rights, no scrapers' role, no token", () => {
+    const manifests = renderChart({
+      values: { metrics: { secure: false }, serviceMonitor: { enabled: true } },
+    });
+    expect(env(manifests).get("METRICS_AUTH")).toBe("off");
+    expect(verbsOn(manifests, "cluster", "authentication.k8s.io", "tokenreviews")).toEqual([]);
+    expect(manifests.filter((m) => m.metadata.name === "prepull-metrics-reader")).toEqual([]);
+    const endpoint = (findManifest(manifests, "ServiceMonitor").spec as { endpoints: object[] }).endpoints[0];
+    expect(endpoint).not.toHaveProperty("bearerTokenFile");
+  });
+
+  it("statusOnlyPolicy.enabled=false renders no ValidatingAdmissionPolicy", () => {
+    const manifests = renderChart({ values: { statusOnlyPolicy: { enabled: false } } });
+    expect(manifests.filter((m) => m.kind.startsWith("ValidatingAdmissionPolicy"))).toEqual([]);
   });
 
   it("rbac.create=false renders no RBAC objects", () => {

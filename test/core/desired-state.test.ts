@@ -294,6 +294,40 @@ describe("mirrored pull secrets", () => {
     expect(arm?.spec.template.spec.imagePullSecrets).toBeUndefined();
   });
 
+  it("two namespaces' secrets never share a DaemonSet; workloads without secrets keep sharing", () => {
+    const tenants = [
+      workload("web", [NGINX], {}, { namespace: "shop", pullSecrets: ["regcred"] }),
+      workload("site", [NGINX], {}, { namespace: "blog", pullSecrets: ["regcred"] }),
+      workload("a", [NGINX], {}, { namespace: "plain" }),
+      workload("b", [REDIS], {}, { namespace: "other" }),
+    ];
+    const state = run(tenants, { mirrorPullSecrets: true });
+    expect(
+      state.daemonSets.map((ds) => ({
+        name: ds.metadata.name,
+        placement: ds.metadata.labels["prepull.dev/placement"],
+        images: imagesOf(ds),
+        secrets: (ds.spec.template.spec.imagePullSecrets ?? []).map((s) => s.name),
+      })),
+    ).toEqual([
+      { name: "prepull-3751c4edd9", placement: "3751c4edd9d67de5", images: [NGINX, REDIS], secrets: [] },
+      {
+        name: "prepull-7b623d453d",
+        placement: "3751c4edd9d67de5",
+        images: [NGINX],
+        secrets: ["prepull-pull-blog-regcred-5cc246df62"],
+      },
+      {
+        name: "prepull-8386d193cf",
+        placement: "3751c4edd9d67de5",
+        images: [NGINX],
+        secrets: ["prepull-pull-shop-regcred-f687c72970"],
+      },
+    ]);
+    // Without mirroring nothing carries secrets, so one DaemonSet serves every namespace.
+    expect(run(tenants).daemonSets.map((ds) => ds.metadata.name)).toEqual(["prepull-3751c4edd9"]);
+  });
+
   it("a secret stops being mirrored when its last workload goes", () => {
     const state = run(workloads.slice(2), { mirrorPullSecrets: true });
     expect(state.secrets.map((s) => s.source)).toEqual([{ namespace: "ml", name: "ngc" }]);

@@ -324,6 +324,8 @@ describe("helm install into the real plane, with cert-manager", () => {
       PATH: process.env.PATH ?? "",
       HOST: "127.0.0.1",
       PORT: String(port),
+      // /metrics on a port of its own choosing: a fixed one could be taken on a shared machine.
+      METRICS_PORT: "0",
       TLS_CERT_FILE: join(certDir, "tls.crt"),
       TLS_KEY_FILE: join(certDir, "tls.key"),
       POD_NAMESPACE: namespace,

@@ -3,99 +3,12 @@
 // ServiceAccount comes from the TokenRequest API, and a client holding only that token tries what
 // prepull does and what it must never be able to do. Writes are dry runs (dryRun=All): RBAC is
 // checked before the dry run, and nothing is left behind.
-import { randomBytes } from "node:crypto";
-import {
-  AppsV1Api,
-  AuthenticationV1Api,
-  AuthorizationV1Api,
-  BatchV1Api,
-  CoordinationV1Api,
-  CoreV1Api,
-  KubeConfig,
-  RbacAuthorizationV1Api,
-} from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { isApiStatus } from "../../scripts/cluster/kube-client.ts";
-import { renderChart } from "../support/helm.ts";
+import { waitFor } from "../../bench/reconcile-harness.ts";
+import { type Installed, installRbac } from "./support/chart-rbac.ts";
 import { adminClients } from "./support/cluster.ts";
 import { createNamespace, deleteNamespace } from "./support/namespace.ts";
-import { daemonSet } from "./support/workloads.ts";
-
-const RBAC_KINDS = ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"];
-
-interface Installed {
-  namespace: string;
-  serviceAccount: string;
-  clients: {
-    core: CoreV1Api;
-    apps: AppsV1Api;
-    batch: BatchV1Api;
-    coordination: CoordinationV1Api;
-    authentication: AuthenticationV1Api;
-    authorization: AuthorizationV1Api;
-  };
-  remove(): Promise<void>;
-}
-
-/** Creates the chart's RBAC objects for a fresh release and returns clients acting as its ServiceAccount. */
-async function installRbac(values: Record<string, unknown>): Promise<Installed> {
-  const admin = adminClients();
-  const namespace = await createNamespace("prepull-rbac");
-  // A unique release name: ClusterRoles and ClusterRoleBindings are cluster-wide.
-  const release = `rbac-${randomBytes(3).toString("hex")}`;
-  const manifests = renderChart({ release, namespace, values }).filter((m) => RBAC_KINDS.includes(m.kind));
-  expect(manifests.map((m) => m.kind).sort()).toEqual([...RBAC_KINDS].sort());
-  for (const manifest of manifests) await admin.objects.create(manifest);
-
-  const rbac = admin.kubeConfig.makeApiClient(RbacAuthorizationV1Api);
-  const clusterScoped = manifests.filter((m) => m.kind.startsWith("Cluster")).map((m) => m.metadata.name);
-  const remove = async () => {
-    for (const name of clusterScoped) {
-      await rbac.deleteClusterRoleBinding({ name }).catch((e: unknown) => ignoreNotFound(e));
-      await rbac.deleteClusterRole({ name }).catch((e: unknown) => ignoreNotFound(e));
-    }
-    await deleteNamespace(namespace);
-  };
-
-  const serviceAccount = manifests.find((m) => m.kind === "ServiceAccount")?.metadata.name ?? "";
-  const token = await admin.core.createNamespacedServiceAccountToken({
-    name: serviceAccount,
-    namespace,
-    body: { spec: { audiences: [], expirationSeconds: 3600 } },
-  });
-  const kubeConfig = asToken(admin.kubeConfig, token.status?.token ?? "");
-  return {
-    namespace,
-    serviceAccount,
-    clients: {
-      core: kubeConfig.makeApiClient(CoreV1Api),
-      apps: kubeConfig.makeApiClient(AppsV1Api),
-      batch: kubeConfig.makeApiClient(BatchV1Api),
-      coordination: kubeConfig.makeApiClient(CoordinationV1Api),
-      authentication: kubeConfig.makeApiClient(AuthenticationV1Api),
-      authorization: kubeConfig.makeApiClient(AuthorizationV1Api),
-    },
-    remove,
-  };
-}
-
-function ignoreNotFound(error: unknown): void {
-  if (!isApiStatus(error, 404)) throw error;
-}
-
-/** The admin kubeconfig's cluster, with a user that has nothing but the bearer token. */
-function asToken(admin: KubeConfig, token: string): KubeConfig {
-  const cluster = admin.getCurrentCluster();
-  if (cluster === null) throw new Error("the admin kubeconfig has no current cluster");
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromOptions({
-    clusters: [cluster],
-    users: [{ name: "prepull", token }],
-    contexts: [{ name: "prepull", cluster: cluster.name, user: "prepull" }],
-    currentContext: "prepull",
-  });
-  return kubeConfig;
-}
+import { daemonSet, deployment } from "./support/workloads.ts";
 
 /** The HTTP status an API call ends with: 200 for success, else the API error's code. */
 async function statusOf(call: () => Promise<unknown>): Promise<number> {
@@ -189,6 +102,46 @@ describe("the chart's RBAC with default values", () => {
     expect(await statusOf(() => core.readNamespacedSecret({ name: "any", namespace: "kube-system" }))).toBe(
       403,
     );
+  });
+
+  it("may delete prepull's leftover mirrors in its namespace by label, without reading any Secret", async () => {
+    const { core } = installed.clients;
+    const labelSelector = "app.kubernetes.io/managed-by=prepull,app.kubernetes.io/component=image-cache";
+    expect(
+      await statusOf(() =>
+        core.deleteCollectionNamespacedSecret({
+          namespace: installed.namespace,
+          labelSelector,
+          dryRun: "All",
+        }),
+      ),
+    ).toBe(200);
+    expect(
+      await statusOf(() =>
+        core.deleteCollectionNamespacedSecret({ namespace: otherNamespace, labelSelector, dryRun: "All" }),
+      ),
+    ).toBe(403);
+    expect(
+      await statusOf(() => core.readNamespacedSecret({ name: "absent", namespace: installed.namespace })),
+    ).toBe(403);
+  });
+
+  it("lists and watches Namespaces and RuntimeClasses (placement bounds), and may not change them", async () => {
+    const { core, authorization } = installed.clients;
+    expect(await statusOf(() => core.listNamespace())).toBe(200);
+    for (const [group, resource, verb, allowed] of [
+      ["", "namespaces", "watch", true],
+      ["node.k8s.io", "runtimeclasses", "list", true],
+      ["node.k8s.io", "runtimeclasses", "watch", true],
+      ["", "namespaces", "patch", false],
+      ["node.k8s.io", "runtimeclasses", "create", false],
+      ["", "serviceaccounts", "list", false],
+    ] as const) {
+      const review = await authorization.createSelfSubjectAccessReview({
+        body: { spec: { resourceAttributes: { group, resource, verb } } },
+      });
+      expect(review.status?.allowed, `${verb} ${resource}`).toBe(allowed);
+    }
   });
 
   it("reads pods only in its own namespace (where its DaemonSets' pods run)", async () => {
@@ -357,7 +310,12 @@ describe("the chart's RBAC with reconciler.mirrorPullSecrets", () => {
     installed = await installRbac({ reconciler: { mirrorPullSecrets: true } });
     otherNamespace = await createNamespace("rbac-other");
     await vi.waitFor(
-      async () => expect(await statusOf(() => installed.clients.core.listSecretForAllNamespaces())).toBe(200),
+      async () =>
+        expect(
+          await statusOf(() =>
+            installed.clients.core.listNamespacedSecret({ namespace: installed.namespace }),
+          ),
+        ).toBe(200),
       { timeout: 30_000, interval: 200 },
     );
   });
@@ -367,14 +325,20 @@ describe("the chart's RBAC with reconciler.mirrorPullSecrets", () => {
     if (otherNamespace) await deleteNamespace(otherNamespace);
   });
 
-  it("reads Secrets everywhere (the workloads' pull secrets) and writes them only in its namespace", async () => {
+  it("gets (never lists) Secrets everywhere (the workloads' pull secrets) and writes them only in its namespace", async () => {
     const { core } = installed.clients;
+    // 404: allowed to get, there is no such Secret. 403 would mean not allowed.
+    expect(
+      await statusOf(() => core.readNamespacedSecret({ name: "absent", namespace: otherNamespace })),
+    ).toBe(404);
+    expect(await statusOf(() => core.listNamespacedSecret({ namespace: otherNamespace }))).toBe(403);
+    expect(await statusOf(() => core.listSecretForAllNamespaces())).toBe(403);
+    expect(await statusOf(() => core.listNamespacedSecret({ namespace: installed.namespace }))).toBe(200);
     const body = {
       metadata: { name: "mirrored-pull-secret" },
       type: "kubernetes.io/dockerconfigjson",
       data: { ".dockerconfigjson": Buffer.from('{"auths":{}}').toString("base64") },
     };
-    expect(await statusOf(() => core.listNamespacedSecret({ namespace: otherNamespace }))).toBe(200);
     expect(
       await statusOf(() =>
         core.createNamespacedSecret({ namespace: installed.namespace, body, dryRun: "All" }),
@@ -383,5 +347,83 @@ describe("the chart's RBAC with reconciler.mirrorPullSecrets", () => {
     expect(
       await statusOf(() => core.createNamespacedSecret({ namespace: otherNamespace, body, dryRun: "All" })),
     ).toBe(403);
+  });
+});
+
+const REFUSAL = "prepull's ServiceAccount may change only the prepull.dev/status annotation of a workload";
+
+describe("the chart's ValidatingAdmissionPolicy", () => {
+  let installed: Installed;
+  let workloads: string;
+
+  beforeAll(async () => {
+    installed = await installRbac({});
+    workloads = await createNamespace("vap-workloads");
+    await adminClients().apps.createNamespacedDeployment({
+      namespace: workloads,
+      body: deployment({ name: "app", optedIn: true, replicas: 0 }),
+    });
+  });
+
+  afterAll(async () => {
+    await installed?.remove();
+    if (workloads) await deleteNamespace(workloads);
+  });
+
+  /** A JSON patch of the Deployment as prepull's ServiceAccount (a dry run: nothing is changed). */
+  async function patchAsPrepull(patch: object[]): Promise<{ status: number; message: string }> {
+    try {
+      await installed.clients.apps.patchNamespacedDeployment({
+        name: "app",
+        namespace: workloads,
+        body: patch,
+        dryRun: "All",
+      });
+      return { status: 200, message: "" };
+    } catch (error) {
+      if (error instanceof Error && "code" in error && typeof error.code === "number")
+        return { status: error.code, message: "body" in error ? String(error.body) : error.message };
+      throw error;
+    }
+  }
+
+  it("refuses prepull's ServiceAccount a spec change", async () => {
+    // The apiserver learns new policies and bindings through a watch: wait until it refuses.
+    const refused = await waitFor("the policy to refuse a spec change", async () => {
+      const result = await patchAsPrepull([{ op: "replace", path: "/spec/replicas", value: 5 }]);
+      // Until then RBAC (a 403 without this message) or nothing (200) answers.
+      return result.message.includes(REFUSAL) ? result : undefined;
+    });
+    expect(refused.status).toBe(403);
+    expect(refused.message).toContain(REFUSAL);
+  });
+
+  it.each([
+    ["a label", [{ op: "add", path: "/metadata/labels/tampered", value: "yes" }]],
+    ["another annotation", [{ op: "add", path: "/metadata/annotations/prepull", value: "false" }]],
+    [
+      "the pod template's image",
+      [{ op: "replace", path: "/spec/template/spec/containers/0/image", value: "evil:1" }],
+    ],
+    ["a finalizer", [{ op: "add", path: "/metadata/finalizers", value: ["example.com/hold"] }]],
+  ])("refuses it %s", async (_what, patch) => {
+    const result = await patchAsPrepull(patch);
+    expect(result.status).toBe(403);
+    expect(result.message).toContain(REFUSAL);
+  });
+
+  it("lets it write the prepull.dev/status annotation, and others change the spec", async () => {
+    expect(
+      await patchAsPrepull([
+        { op: "add", path: "/metadata/annotations/prepull.dev~1status", value: "1/1 nodes ready" },
+      ]),
+    ).toEqual({ status: 200, message: "" });
+    // The policy matches prepull's ServiceAccount only.
+    await adminClients().apps.patchNamespacedDeployment({
+      name: "app",
+      namespace: workloads,
+      body: [{ op: "replace", path: "/spec/replicas", value: 2 }],
+      dryRun: "All",
+    });
   });
 });

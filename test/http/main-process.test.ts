@@ -19,7 +19,13 @@ beforeAll(async () => {
   const authority = await createCertificateAuthority(dir, "ca");
   const serving = await issueServingCertificate(authority, dir, "serving");
   ca = authority.certPem;
-  env = { TLS_CERT_FILE: serving.certFile, TLS_KEY_FILE: serving.keyFile, HOST: "127.0.0.1", PORT: "0" };
+  env = {
+    TLS_CERT_FILE: serving.certFile,
+    TLS_KEY_FILE: serving.keyFile,
+    HOST: "127.0.0.1",
+    PORT: "0",
+    METRICS_PORT: "0",
+  };
 });
 
 afterEach(async () => {

@@ -123,8 +123,7 @@ describe("POST /mutate", () => {
     const review = await admit(admissionReview(object, { uid: "uid-latest" }));
     expect(review.response.warnings?.some((warning) => warning.includes("latest"))).toBe(true);
     for (const warning of review.response.warnings ?? []) expect(warning.length).toBeLessThan(120);
-    const metrics = await send({ port: server.port, ca, path: "/metrics", agent });
-    expect(metrics.text).toMatch(/^prepull_admission_warnings_total [1-9]/m);
+    expect(await server.registry.metrics()).toMatch(/^prepull_admission_warnings_total [1-9]/m);
   });
 
   it("logs one structured line per admission without the object", async () => {
@@ -155,16 +154,49 @@ describe("operational endpoints", () => {
     expect(JSON.parse(ready.text)).toEqual({ status: "ready" });
   });
 
-  it("serves Prometheus text with the admission metrics", async () => {
+  it("counts admissions by kind, operation and outcome", async () => {
     await admit(admissionReview(deployment("counted", "shop"), { uid: "uid-counted" }));
-    const reply = await send({ port: server.port, ca, path: "/metrics", agent });
-    expect(reply.status).toBe(200);
-    expect(reply.headers["content-type"]).toMatch(/^text\/plain/);
-    expect(reply.text).toMatch(
+    const text = await server.registry.metrics();
+    expect(text).toMatch(
       /^prepull_admission_requests_total\{kind="Deployment",operation="CREATE",outcome="patched"\} [1-9]/m,
     );
-    expect(reply.text).toMatch(/^prepull_admission_duration_seconds_bucket\{le="0.0001"\} \d+/m);
-    expect(reply.text).toMatch(/^prepull_reconcile_queue_depth \d+/m);
+    expect(text).toMatch(/^prepull_admission_duration_seconds_bucket\{le="0.0001"\} \d+/m);
+    expect(text).toMatch(/^prepull_reconcile_queue_depth \d+/m);
+  });
+
+  it("does not serve /metrics on the admission port (it has its own)", async () => {
+    expect((await send({ port: server.port, ca, path: "/metrics", agent })).status).toBe(404);
+  });
+
+  /** A review anyone reaching /mutate could send: made-up kind and operation. */
+  function forged(kind: string, operation: string, uid: string): JsonObject {
+    const review = admissionReview(deployment("forged", "shop"), { uid, operation });
+    const request = review.request as JsonObject;
+    request.kind = { group: "apps", version: "v1", kind };
+    return review;
+  }
+
+  it("forged kinds and operations leave the number of admission series unchanged", async () => {
+    const series = async () =>
+      (await server.registry.metrics())
+        .split("\n")
+        .filter((line) => line.startsWith("prepull_admission_requests_total{")).length;
+    // Every label value a forged review can reach, once, so only new values could add series.
+    for (const [kind, operation] of [
+      ["Forged", "CREATE"],
+      ["Deployment", "FORGED"],
+      ["Forged", "FORGED"],
+    ]) {
+      await admit(forged(kind ?? "", operation ?? "", `uid-${kind}-${operation}`));
+    }
+    const before = await series();
+    for (let i = 0; i < 200; i++) {
+      await admit(forged(`Kind${i}`, `OP${i}`, `uid-forged-${i}`));
+    }
+    expect(await series()).toBe(before);
+    expect(await server.registry.metrics()).toMatch(
+      /^prepull_admission_requests_total\{kind="other",operation="other",outcome="ignored"\} 20[1-9]/m,
+    );
   });
 
   it("negotiates HTTP/1.1 even when the client offers h2", async () => {

@@ -157,6 +157,7 @@ describe("the production install (what the image ships)", () => {
       // The environment the chart gives the container; no kubeconfig, so it serves without a cluster.
       env: {
         PORT: String(port),
+        METRICS_PORT: "0",
         HOST: "127.0.0.1",
         TLS_CERT_FILE: join(certs, "tls.crt"),
         TLS_KEY_FILE: join(certs, "tls.key"),

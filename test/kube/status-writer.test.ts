@@ -90,3 +90,33 @@ describe("StatusWriter rate limit", () => {
     expect(later).toEqual([4_000]);
   });
 });
+
+describe("StatusWriter notes", () => {
+  it("reports each new note once in a PrepullRestricted Event, again only after it went away", async () => {
+    const events: { reason: unknown; message: unknown; namespace: unknown }[] = [];
+    const rest: KubeRest = {
+      ...fakeRest([]),
+      create: async (_path, body) => {
+        const involved = body.involvedObject as JsonObject;
+        events.push({ reason: body.reason, message: body.message, namespace: involved.namespace });
+        return {};
+      },
+    };
+    const writer = new StatusWriter({
+      rest,
+      logger: createLogger("silent"),
+      identity: "test",
+      minIntervalMs: 0,
+      requestLater: () => {},
+    });
+    const note = "toleration of every taint dropped: prepull tolerates named taints only";
+    const withNote = (notes: string[]): WorkloadStatus => ({ ...status("a", "0/0 nodes ready"), notes });
+    const live = new Map([["Deployment/apps/a", object("0/0 nodes ready")]]);
+    await writer.write([withNote([note])], live, () => true);
+    await writer.write([withNote([note])], live, () => true);
+    expect(events).toEqual([{ reason: "PrepullRestricted", message: `prepull: ${note}`, namespace: "apps" }]);
+    await writer.write([withNote([])], live, () => true);
+    await writer.write([withNote([note])], live, () => true);
+    expect(events).toHaveLength(2);
+  });
+});

@@ -32,6 +32,11 @@ describe("reconcilerSettingsFrom", () => {
         mirrorPullSecrets: false,
         resources: { cpu: "1m", memory: "8Mi" },
       },
+      metricsImageNames: false,
+      tolerationPolicy: {
+        tolerated: ["*"],
+        neverTolerated: ["node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"],
+      },
       excludedNamespaces: [],
       resyncSeconds: 300,
       debounceMs: DEFAULT_TIMINGS.debounceMs,

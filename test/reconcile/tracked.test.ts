@@ -1,8 +1,31 @@
 import { describe, expect, it } from "vitest";
+import { DEFAULT_TOLERATION_POLICY } from "../../src/core/placement-bounds.ts";
 import type { JsonObject, WorkloadKind } from "../../src/core/workload.ts";
-import { excludedNamespaces, fingerprint, trackedWorkloadOf } from "../../src/reconcile/tracked.ts";
+import {
+  excludedNamespaces,
+  fingerprint,
+  type TrackingContext,
+  trackedWorkloadOf,
+} from "../../src/reconcile/tracked.ts";
 
-const excluded = excludedNamespaces("prepull", ["ignored"]);
+/** The caches as plain maps: namespaces by name, ServiceAccounts by namespace/name. */
+function contextOf(
+  options: {
+    namespaces?: Record<string, Record<string, string>>;
+    serviceAccounts?: Record<string, string[]>;
+  } = {},
+): TrackingContext {
+  const namespaces = options.namespaces ?? { apps: {}, a: {}, prepull: {}, "kube-system": {}, ignored: {} };
+  return {
+    excluded: excludedNamespaces("prepull", ["ignored"]),
+    namespaceAnnotations: (name) => namespaces[name],
+    runtimeClass: () => undefined,
+    serviceAccountPullSecrets: (namespace, name) => options.serviceAccounts?.[`${namespace}/${name}`],
+    tolerationPolicy: DEFAULT_TOLERATION_POLICY,
+  };
+}
+
+const excluded = contextOf();
 
 function object(
   kind: WorkloadKind,
@@ -42,8 +65,52 @@ describe("trackedWorkloadOf", () => {
         images: ["docker.io/library/busybox:1.36", "docker.io/library/nginx:1.25"],
         placement: { nodeSelector: { pool: "gpu" }, nodeSelectorTerms: [], tolerations: [] },
         pullSecrets: ["regcred"],
+        notes: [],
       });
     }
+  });
+
+  it("does not track a workload whose namespace the cache has not seen yet", () => {
+    expect(
+      trackedWorkloadOf({ kind: "Deployment", object: object("Deployment") }, contextOf({ namespaces: {} })),
+    ).toBeUndefined();
+  });
+
+  it("bounds the placement by the namespace's node selector", () => {
+    const context = contextOf({
+      namespaces: { apps: { "scheduler.alpha.kubernetes.io/node-selector": "team=a" } },
+    });
+    const tracked = trackedWorkloadOf({ kind: "Deployment", object: object("Deployment") }, context);
+    expect(tracked?.placement.nodeSelector).toEqual({ pool: "gpu", team: "a" });
+  });
+
+  it("a workload whose pods would be rejected has no images, and a note saying why", () => {
+    const context = contextOf({
+      namespaces: { apps: { "scheduler.alpha.kubernetes.io/node-selector": "pool=cpu" } },
+    });
+    const tracked = trackedWorkloadOf({ kind: "Deployment", object: object("Deployment") }, context);
+    expect(tracked?.images).toEqual([]);
+    expect(tracked?.notes).toEqual(["nodeSelector pool=gpu conflicts with the namespace's node selector"]);
+  });
+
+  it("takes the ServiceAccount's pull secrets when the template has none, as the kubelet's pods get them", () => {
+    const withoutSecrets = object("Deployment");
+    const template = (withoutSecrets.spec as { template: { spec: JsonObject } }).template.spec;
+    delete template.imagePullSecrets;
+    const context = contextOf({
+      serviceAccounts: { "apps/default": ["sa-cred"], "apps/builder": ["builder-cred"] },
+    });
+    expect(trackedWorkloadOf({ kind: "Deployment", object: withoutSecrets }, context)?.pullSecrets).toEqual([
+      "sa-cred",
+    ]);
+    template.serviceAccountName = "builder";
+    expect(trackedWorkloadOf({ kind: "Deployment", object: withoutSecrets }, context)?.pullSecrets).toEqual([
+      "builder-cred",
+    ]);
+    // The template's own secrets win: the ServiceAccount plugin adds its secrets only to pods without any.
+    expect(
+      trackedWorkloadOf({ kind: "Deployment", object: object("Deployment") }, context)?.pullSecrets,
+    ).toEqual(["regcred"]);
   });
 
   const untracked: { name: string; kind: WorkloadKind; object: JsonObject }[] = [

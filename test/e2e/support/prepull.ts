@@ -5,6 +5,10 @@
 // would otherwise run a reconciler over all of it, writing status annotations onto other tests'
 // workloads, each an extra UPDATE admission that would break their call counts. `reconciler: true`
 // runs the whole of prepull, with short lease timings, in `namespace` (which the test owns).
+//
+// /metrics is on its own port (`metricsUrl`). Tests read it as a plain scrape with image names
+// (METRICS_AUTH=off, PREPULL_METRICS_IMAGE_NAMES=true) unless `env` says otherwise: the secure
+// defaults have their own test (metrics-auth.test.ts).
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -32,6 +36,11 @@ export const E2E_LEASE_ENV = { PREPULL_LEASE_DURATION_SECONDS: "6", PREPULL_LEAS
 
 export interface RunningPrepull {
   port: number;
+  metricsPort: number;
+  /** https://127.0.0.1:<metricsPort>/metrics */
+  metricsUrl: string;
+  /** The CA that signed prepull's serving certificate, PEM. */
+  caPem: string;
   /** https://127.0.0.1:<port>, without the webhook path. */
   baseUrl: string;
   /** The CA that signed prepull's serving certificate, base64 PEM (clientConfig.caBundle). */
@@ -55,12 +64,17 @@ const MAIN = join(REPO_ROOT, "src", "main.ts");
 export async function startPrepull(options: PrepullOptions): Promise<RunningPrepull> {
   const tlsFiles = await throwawayServingTls();
   const port = await freeLoopbackPort();
+  const metricsPort = await freeLoopbackPort();
   const baseUrl = `https://127.0.0.1:${port}`;
+  const metricsUrl = `https://127.0.0.1:${metricsPort}/metrics`;
   const kubeconfig = options.kubeconfig === undefined ? kubeconfigPath() : options.kubeconfig;
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     HOST: "127.0.0.1",
     PORT: String(port),
+    METRICS_PORT: String(metricsPort),
+    METRICS_AUTH: "off",
+    PREPULL_METRICS_IMAGE_NAMES: "true",
     TLS_CERT_FILE: tlsFiles.serving.cert,
     TLS_KEY_FILE: tlsFiles.serving.key,
     POD_NAMESPACE: options.namespace,
@@ -112,13 +126,16 @@ export async function startPrepull(options: PrepullOptions): Promise<RunningPrep
   }
 
   const metrics = async () => {
-    const response = await get(`${baseUrl}/metrics`, tls);
+    const response = await get(metricsUrl, tls);
     if (response.status !== 200)
       throw new Error(`GET /metrics answered ${response.status}: ${response.body}`);
     return response.body;
   };
   return {
     port,
+    metricsPort,
+    metricsUrl,
+    caPem: tls.ca.toString(),
     baseUrl,
     caBundle: tlsFiles.caBundle,
     namespace: options.namespace,

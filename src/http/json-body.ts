@@ -33,18 +33,20 @@ const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACE = 0x7d;
 const CLOSE_BRACKET = 0x5d;
 
-/** Deepest bracket nesting outside strings; stops counting once past `limit`. */
+/**
+ * Deepest bracket nesting outside strings; stops counting once past `limit`. Strings, most of an
+ * AdmissionReview's bytes, are skipped with indexOf (native, vectorised) rather than walked one
+ * character at a time: that keeps the scan a small fraction of JSON.parse's own cost.
+ */
 function nestingDepth(text: string, limit: number): number {
   let depth = 0;
   let deepest = 0;
-  let inString = false;
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
-    if (inString) {
-      if (code === BACKSLASH) i++;
-      else if (code === QUOTE) inString = false;
-    } else if (code === QUOTE) {
-      inString = true;
+    if (code === QUOTE) {
+      i = closingQuote(text, i);
+      // Unterminated: JSON.parse rejects it with a position, which says more than we could.
+      if (i === -1) return deepest;
     } else if (code === OPEN_BRACE || code === OPEN_BRACKET) {
       depth++;
       if (depth > deepest) {
@@ -56,4 +58,17 @@ function nestingDepth(text: string, limit: number): number {
     }
   }
   return deepest;
+}
+
+/** Index of the quote that closes the string opened at `open`, or -1. */
+function closingQuote(text: string, open: number): number {
+  let quote = text.indexOf('"', open + 1);
+  while (quote !== -1) {
+    // A quote preceded by an odd run of backslashes is escaped; an even run escapes itself.
+    let backslashes = 0;
+    for (let j = quote - 1; text.charCodeAt(j) === BACKSLASH; j--) backslashes++;
+    if (backslashes % 2 === 0) return quote;
+    quote = text.indexOf('"', quote + 1);
+  }
+  return -1;
 }

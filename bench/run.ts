@@ -15,7 +15,8 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { peprPeer } from "./peers/pepr.ts";
+import { clusterPaths } from "../scripts/cluster/paths.ts";
+import { peprPeer } from "./peers/pepr-server.ts";
 import { runReconcileBenches } from "./reconcile-section.ts";
 import { type BenchReview, benchReview, REVIEW_SIZES } from "./reviews.ts";
 import { controllerRuntimePeer, controlSpec, prepullSpec } from "./servers.ts";
@@ -85,7 +86,8 @@ if (!flags["no-peers"]) {
   const cr = await controllerRuntimePeer(REPO, certs, join(work, "controller-runtime.log"));
   if ("skipped" in cr) skipped.push(cr.skipped);
   else peers.push(cr.spec);
-  const pepr = await peprPeer(REPO, work, certs, flags.plane);
+  const plane = flags.plane ? clusterPaths().kubeconfig : undefined;
+  const pepr = await peprPeer(REPO, certs, join(work, "pepr.log"), plane);
   if ("skipped" in pepr) skipped.push(pepr.skipped);
   else peers.push(pepr.spec);
 }

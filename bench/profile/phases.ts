@@ -46,7 +46,7 @@ const SPECIFIC: Rule[] = [
   },
   {
     phase: "image normalisation",
-    matches: (name, url) => url.endsWith("core/images.ts") || name.startsWith("RegExp:"),
+    matches: (_name, url) => url.endsWith("core/images.ts"),
   },
   { phase: "patch", matches: under("core/patch.ts") },
   { phase: "response build (base64)", matches: named("review", "reviewFor", "reviewBody") },

@@ -4,8 +4,9 @@
 //
 //   npm run bench                      admission figures and peers (about 6-8 minutes)
 //   npm run bench -- --quick           one short round of everything, to check the harness
-//   npm run bench -- --plane           also the control-plane sections (Pepr, reconcile benches);
-//                                      needs `npm run cluster:up` in this worktree first
+//   npm run bench -- --plane           also the Pepr peer, which needs a Kubernetes API for its store
+//   npm run bench -- --reconcile       also the reconcile benchmarks (bench/reconcile-*.ts)
+//                                      both need `npm run cluster:up` in this worktree first
 //   npm run bench -- --soak-seconds=300   the sustained-load RSS figure after 5 minutes
 //
 // Prints a table and writes bench/results/latest.json and latest.md; the README's bench section
@@ -32,6 +33,7 @@ const { values: flags } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
     plane: { type: "boolean", default: false },
+    reconcile: { type: "boolean", default: false },
     "no-peers": { type: "boolean", default: false },
     rounds: { type: "string" },
     seconds: { type: "string" },
@@ -51,7 +53,7 @@ function positive(name: string, raw: string | undefined, fallback: number): numb
 
 const rounds = positive("rounds", flags.rounds, flags.quick ? 1 : 3);
 const seconds = positive("seconds", flags.seconds, flags.quick ? 1 : 3);
-const soakSeconds = positive("soak-seconds", flags["soak-seconds"], flags.quick ? 5 : 60);
+const soakSeconds = positive("soak-seconds", flags["soak-seconds"], flags.quick ? 5 : 30);
 const connections = positive("connections", flags.connections, 8);
 const warmupSeconds = flags.quick ? 0.5 : 1;
 /** An upper bound on requests per measurement, whatever the duration. */
@@ -91,6 +93,20 @@ if (!flags["no-peers"]) {
   if ("skipped" in pepr) skipped.push(pepr.skipped);
   else peers.push(pepr.spec);
 }
+// A peer that cannot start here is reported with its own words rather than failing the run.
+for (const spec of [...peers]) {
+  try {
+    await (await startServer(spec, certs.caPem)).stop();
+  } catch (error) {
+    const log = await readFile(spec.logFile, "utf8").catch(() => "");
+    const lastLine = log.trim().split("\n").at(-1) ?? "";
+    skipped.push({
+      what: spec.name,
+      why: `${(error as Error).message}; its last log line: ${lastLine.slice(0, 400)}`,
+    });
+    peers.splice(peers.indexOf(spec), 1);
+  }
+}
 const subjects = [prepull, ...peers];
 
 // ---- start-up time and idle RSS: fresh processes, alternated ----------------------------------
@@ -116,9 +132,15 @@ const serverOf = (spec: ServerSpec): RunningBenchServer => {
   if (server === undefined) throw new Error(`${spec.name} is not running`);
   return server;
 };
-const closed = (spec: ServerSpec, review: { file: string }): Promise<LoadResult> =>
-  runLoad(loadgen, {
-    url: serverOf(spec).mutateUrl,
+/** A closed-loop measurement, with the server's CPU time per answered request. */
+async function closed(
+  spec: ServerSpec,
+  review: { file: string },
+): Promise<LoadResult & { cpuMicros: number }> {
+  const server = serverOf(spec);
+  const cpuBefore = await server.cpuSeconds();
+  const result = await runLoad(loadgen, {
+    url: server.mutateUrl,
     caFile: spec.scheme === "https" ? certs.caFile : undefined,
     bodyFile: review.file,
     mode: "closed",
@@ -127,6 +149,9 @@ const closed = (spec: ServerSpec, review: { file: string }): Promise<LoadResult>
     warmupSeconds,
     maxRequests: MAX_REQUESTS,
   });
+  const cpu = (await server.cpuSeconds()) - cpuBefore;
+  return { ...result, cpuMicros: (cpu * 1e6) / (result.requests + result.warmupRequests) };
+}
 
 try {
   // ---- throughput and latency at saturation, per review ---------------------------------------
@@ -134,7 +159,7 @@ try {
   const answers = new Map<string, Map<string, string>>();
   for (const review of reviews) {
     say(`closed loop ${review.id} (${Buffer.byteLength(review.body)} bytes)`);
-    const results = new Map<string, LoadResult[]>();
+    const results = new Map<string, (LoadResult & { cpuMicros: number })[]>();
     for (let round = 0; round < rounds; round++) {
       for (const spec of rotate([control, ...subjects], round)) {
         const result = await closed(spec, review);
@@ -149,6 +174,7 @@ try {
         rps: median(base.map((r) => r.rps)),
         p50Ms: median(base.map((r) => r.p50Ms)),
         p99Ms: median(base.map((r) => r.p99Ms)),
+        cpuMicros: median(base.map((r) => r.cpuMicros)),
       },
       subjects: {},
     };
@@ -165,6 +191,11 @@ try {
         p99Ratio: pairedRatio(
           mine.map((r) => r.p99Ms),
           base.map((r) => r.p99Ms),
+        ),
+        cpuMicros: median(mine.map((r) => r.cpuMicros)),
+        cpuRatio: pairedRatio(
+          mine.map((r) => r.cpuMicros),
+          base.map((r) => r.cpuMicros),
         ),
         responseSha256: mine[0]?.responseSha256 ?? "",
       };
@@ -257,9 +288,9 @@ try {
   const loadedRss = new Map<string, number>();
   for (const spec of [control, ...subjects]) loadedRss.set(spec.name, await serverOf(spec).rssBytes());
 
-  const reconcile = flags.plane
+  const reconcile = flags.reconcile
     ? await runReconcileBenches(REPO, say)
-    : { skipped: "not run: pass --plane with this worktree's control plane up (npm run cluster:up)" };
+    : { skipped: "not run: pass --reconcile with this worktree's control plane up (npm run cluster:up)" };
 
   const results: BenchResults = {
     date: new Date().toISOString(),

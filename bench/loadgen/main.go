@@ -43,6 +43,8 @@ type result struct {
 	BodySHA   string  `json:"responseSha256"`
 	BodyBytes int     `json:"responseBytes"`
 	Rate      float64 `json:"targetRate,omitempty"`
+	// Answered during the warm-up: with Requests, what the server's CPU time was spent on.
+	WarmupRequests int `json:"warmupRequests"`
 }
 
 type client struct {
@@ -138,6 +140,7 @@ func main() {
 	}
 	c := &client{http: &http.Client{Transport: transport, Timeout: 30 * time.Second}, url: *url, body: body}
 
+	var warmupAnswered atomic.Int64
 	runClosed := func(until time.Time, limit int, record bool) ([]time.Duration, time.Duration) {
 		var issued atomic.Int64
 		lat := make([][]time.Duration, *conns)
@@ -149,8 +152,11 @@ func main() {
 				defer wg.Done()
 				for time.Now().Before(until) && issued.Add(1) <= int64(limit) {
 					t := time.Now()
-					if c.do() && record {
+					ok := c.do()
+					if ok && record {
 						lat[w] = append(lat[w], time.Since(t))
+					} else if ok {
+						warmupAnswered.Add(1)
 					}
 				}
 			}(w)
@@ -219,19 +225,20 @@ func main() {
 
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
 	r := result{
-		Mode:      *mode,
-		Requests:  len(latencies),
-		Errors:    int(c.errors.Load()),
-		Seconds:   elapsed.Seconds(),
-		RPS:       float64(len(latencies)) / elapsed.Seconds(),
-		P50Ms:     percentile(latencies, 0.5),
-		P90Ms:     percentile(latencies, 0.9),
-		P99Ms:     percentile(latencies, 0.99),
-		MaxMs:     percentile(latencies, 1),
-		FirstErr:  c.err,
-		BodySHA:   c.sha,
-		BodyBytes: c.size,
-		Rate:      *rate,
+		Mode:           *mode,
+		Requests:       len(latencies),
+		Errors:         int(c.errors.Load()),
+		Seconds:        elapsed.Seconds(),
+		RPS:            float64(len(latencies)) / elapsed.Seconds(),
+		P50Ms:          percentile(latencies, 0.5),
+		P90Ms:          percentile(latencies, 0.9),
+		P99Ms:          percentile(latencies, 0.99),
+		MaxMs:          percentile(latencies, 1),
+		FirstErr:       c.err,
+		BodySHA:        c.sha,
+		BodyBytes:      c.size,
+		Rate:           *rate,
+		WarmupRequests: int(warmupAnswered.Load()),
 	}
 	out, _ := json.Marshal(r)
 	fmt.Println(string(out))

@@ -18,6 +18,7 @@ export interface LoadResult {
   responseSha256: string;
   responseBytes: number;
   targetRate?: number;
+  warmupRequests: number;
 }
 
 export interface LoadRun {

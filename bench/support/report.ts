@@ -15,13 +15,17 @@ export interface SubjectFigures {
   throughputRatio: number;
   /** median over rounds of subject ÷ control p99 (lower is better) */
   p99Ratio: number;
+  /** the server's CPU time (all threads) per answered request, µs */
+  cpuMicros: number;
+  /** median over rounds of subject ÷ control CPU per request (lower is better) */
+  cpuRatio: number;
   responseSha256: string;
 }
 
 export interface ReviewRow {
   review: string;
   bytes: number;
-  control: { rps: number; p50Ms: number; p99Ms: number };
+  control: { rps: number; p50Ms: number; p99Ms: number; cpuMicros: number };
   subjects: Record<string, SubjectFigures>;
 }
 
@@ -69,21 +73,40 @@ export function renderMarkdown(results: BenchResults): string {
       `HTTPS connections, load from bench/loadgen). Every ratio is against **${control}** (parses the same review, ` +
       "answers a constant allow) in the same run, as the median of the per-round ratios.",
   );
+  const eight = results.reviews.find((row) => row.review === "create-8kb");
+  if (eight !== undefined) {
+    lines.push("");
+    for (const name of subjects) {
+      const figures = eight.subjects[name];
+      if (figures === undefined) continue;
+      lines.push(
+        `- **${name}** on the 8 KB CREATE review: throughput ${x(figures.throughputRatio)}, p99 ${x(figures.p99Ratio)}, ` +
+          `CPU per request ${x(figures.cpuRatio)} of ${control}'s.`,
+      );
+    }
+  }
   lines.push("");
   lines.push(
-    "**Saturation throughput and p99, closed loop** (throughput ratio: higher is better; p99 ratio: lower is better)",
+    "**Saturation, closed loop** (throughput ÷ control: higher is better; p99 and CPU per request ÷ control: lower is better; " +
+      "CPU is the server process's user + system time, all threads, per answered request)",
   );
   lines.push("");
   lines.push(
-    `| review | bytes | ${control} req/s | ${subjects.map((name) => `${name} throughput ÷ control | ${name} p99 ÷ control`).join(" | ")} |`,
+    "| review | bytes | server | req/s | p99 ms | CPU µs/req | throughput ÷ control | p99 ÷ control | CPU ÷ control |",
   );
-  lines.push(`| --- | ---: | ---: | ${subjects.map(() => "---: | ---:").join(" | ")} |`);
+  lines.push("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const row of results.reviews) {
-    const cells = subjects.map((name) => {
-      const figures = row.subjects[name];
-      return figures === undefined ? "n/a | n/a" : `${x(figures.throughputRatio)} | ${x(figures.p99Ratio)}`;
-    });
-    lines.push(`| ${row.review} | ${row.bytes} | ${Math.round(row.control.rps)} | ${cells.join(" | ")} |`);
+    const c = row.control;
+    lines.push(
+      `| ${row.review} | ${row.bytes} | ${control} | ${Math.round(c.rps)} | ${ms(c.p99Ms)} | ${c.cpuMicros.toFixed(0)} | 1.00× | 1.00× | 1.00× |`,
+    );
+    for (const name of subjects) {
+      const f = row.subjects[name];
+      if (f === undefined) continue;
+      lines.push(
+        `| | | ${name} | ${Math.round(f.rps)} | ${ms(f.p99Ms)} | ${f.cpuMicros.toFixed(0)} | ${x(f.throughputRatio)} | ${x(f.p99Ratio)} | ${x(f.cpuRatio)} |`,
+      );
+    }
   }
   lines.push("");
   lines.push(

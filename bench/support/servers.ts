@@ -29,6 +29,8 @@ export interface RunningBenchServer {
   mutateUrl: string;
   startupMs: number;
   rssBytes(): Promise<number>;
+  /** User + system CPU seconds of the process so far, all threads (GC, thread pool) included. */
+  cpuSeconds(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -53,6 +55,16 @@ function get(scheme: "https" | "http", port: number, path: string, ca: string): 
     req.on("timeout", () => req.destroy());
     req.end();
   });
+}
+
+/** Linux's USER_HZ, the unit of utime and stime in /proc/<pid>/stat; 100 on every common build. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+async function cpuOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name (which may hold spaces) start at state, the third field.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
 }
 
 async function rssOf(pid: number): Promise<number> {
@@ -98,10 +110,12 @@ export async function startServer(spec: ServerSpec, ca: string): Promise<Running
     mutateUrl: `${spec.scheme}://127.0.0.1:${port}${spec.mutatePath}`,
     startupMs,
     rssBytes: () => rssOf(pid),
+    cpuSeconds: () => cpuOf(pid),
     async stop() {
       if (exitCode === undefined) {
         child.kill("SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+        // Pepr keeps its store watch open after closing its server; the bench waits no longer.
+        const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
         await exited;
         clearTimeout(timer);
       }

@@ -55,7 +55,7 @@ const rounds = positive("rounds", flags.rounds, flags.quick ? 1 : 3);
 const seconds = positive("seconds", flags.seconds, flags.quick ? 1 : 3);
 const soakSeconds = positive("soak-seconds", flags["soak-seconds"], flags.quick ? 5 : 30);
 const connections = positive("connections", flags.connections, 8);
-const warmupSeconds = flags.quick ? 0.5 : 1;
+const warmupSeconds = flags.quick ? 0.25 : 0.5;
 /** An upper bound on requests per measurement, whatever the duration. */
 const MAX_REQUESTS = 500_000;
 
@@ -116,7 +116,7 @@ const idleRss = new Map<string, number[]>();
 for (let round = 0; round < rounds; round++) {
   for (const spec of rotate([control, ...subjects], round)) {
     const server = await startServer(spec, certs.caPem);
-    await new Promise((done) => setTimeout(done, 1000));
+    await new Promise((done) => setTimeout(done, 500));
     startup.set(spec.name, [...(startup.get(spec.name) ?? []), server.startupMs]);
     idleRss.set(spec.name, [...(idleRss.get(spec.name) ?? []), await server.rssBytes()]);
     await server.stop();
@@ -260,6 +260,7 @@ try {
           mine.map((r) => r.p99Ms),
           base.map((r) => r.p99Ms),
         ),
+        late: mine.reduce((sum, r) => sum + r.late, 0),
       };
     }
     openLoop.push(entry);
@@ -270,7 +271,8 @@ try {
   // once, not once per server.
   const soakRate = Math.round(saturation * 0.3);
   say(`sustained load: ${soakSeconds} s at ${soakRate} req/s on each server at once`);
-  await Promise.all(
+  // allSettled: a server that falls behind still gets its RSS read; the soak only loads it.
+  await Promise.allSettled(
     [control, ...subjects].map((spec) =>
       runLoad(loadgen, {
         url: serverOf(spec).mutateUrl,

@@ -45,6 +45,10 @@ type result struct {
 	Rate      float64 `json:"targetRate,omitempty"`
 	// Answered during the warm-up: with Requests, what the server's CPU time was spent on.
 	WarmupRequests int `json:"warmupRequests"`
+	// Open mode: requests still unsent when the run's time was up. Each counts in the percentiles
+	// with how long it had waited by then, a lower bound, so a server that falls behind is not
+	// flattered by the requests it never got to.
+	Late int `json:"late"`
 }
 
 type client struct {
@@ -177,6 +181,7 @@ func main() {
 
 	var latencies []time.Duration
 	var elapsed time.Duration
+	lateCount := 0
 	switch *mode {
 	case "closed":
 		latencies, elapsed = runClosed(time.Now().Add(*duration), *max, true)
@@ -193,7 +198,10 @@ func main() {
 		due := make(chan time.Time, total)
 		lat := make([][]time.Duration, *conns)
 		var wg sync.WaitGroup
+		var late atomic.Int64
 		start := time.Now()
+		// The run ends a second after the last request was due, however far behind the server is.
+		cutoff := start.Add(*duration + time.Second)
 		for w := 0; w < *conns; w++ {
 			wg.Add(1)
 			go func(w int) {
@@ -201,6 +209,11 @@ func main() {
 				for at := range due {
 					if wait := time.Until(at); wait > 0 {
 						time.Sleep(wait)
+					}
+					if time.Now().After(cutoff) {
+						late.Add(1)
+						lat[w] = append(lat[w], time.Since(at))
+						continue
 					}
 					if c.do() {
 						lat[w] = append(lat[w], time.Since(at))
@@ -215,6 +228,7 @@ func main() {
 		close(due)
 		wg.Wait()
 		elapsed = time.Since(start)
+		lateCount = int(late.Load())
 		for _, l := range lat {
 			latencies = append(latencies, l...)
 		}
@@ -226,10 +240,10 @@ func main() {
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
 	r := result{
 		Mode:           *mode,
-		Requests:       len(latencies),
+		Requests:       len(latencies) - lateCount,
 		Errors:         int(c.errors.Load()),
 		Seconds:        elapsed.Seconds(),
-		RPS:            float64(len(latencies)) / elapsed.Seconds(),
+		RPS:            float64(len(latencies)-lateCount) / elapsed.Seconds(),
 		P50Ms:          percentile(latencies, 0.5),
 		P90Ms:          percentile(latencies, 0.9),
 		P99Ms:          percentile(latencies, 0.99),
@@ -239,6 +253,7 @@ func main() {
 		BodyBytes:      c.size,
 		Rate:           *rate,
 		WarmupRequests: int(warmupAnswered.Load()),
+		Late:           lateCount,
 	}
 	out, _ := json.Marshal(r)
 	fmt.Println(string(out))

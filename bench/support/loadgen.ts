@@ -19,6 +19,8 @@ export interface LoadResult {
   responseBytes: number;
   targetRate?: number;
   warmupRequests: number;
+  /** open mode: requests still unsent when the run's time was up (their wait counts as a lower bound) */
+  late: number;
 }
 
 export interface LoadRun {

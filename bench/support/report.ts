@@ -48,7 +48,10 @@ export interface BenchResults {
     fraction: number;
     rate: number;
     control: { p50Ms: number; p99Ms: number };
-    subjects: Record<string, { p50Ms: number; p99Ms: number; p50Ratio: number; p99Ratio: number }>;
+    subjects: Record<
+      string,
+      { p50Ms: number; p99Ms: number; p50Ratio: number; p99Ratio: number; late: number }
+    >;
   }[];
   startup: Record<string, { ms: number; ratio: number }>;
   rss: Record<string, { idleBytes: number; idleRatio: number; loadedBytes: number; loadedRatio: number }>;
@@ -122,7 +125,9 @@ export function renderMarkdown(results: BenchResults): string {
       const figures = entry.subjects[name];
       return figures === undefined
         ? "n/a | n/a"
-        : `${ms(figures.p50Ms)} / ${ms(figures.p99Ms)} | ${x(figures.p99Ratio)}`;
+        : figures.late > 0
+          ? `≥ ${ms(figures.p50Ms)} / ≥ ${ms(figures.p99Ms)} (fell behind: ${figures.late} unsent at the end) | ≥ ${x(figures.p99Ratio)}`
+          : `${ms(figures.p50Ms)} / ${ms(figures.p99Ms)} | ${x(figures.p99Ratio)}`;
     });
     lines.push(
       `| ${entry.fraction * 100} % of control saturation (${entry.rate} req/s) | ${ms(entry.control.p50Ms)} / ${ms(entry.control.p99Ms)} | ${cells.join(" | ")} |`,

@@ -156,12 +156,12 @@ export function renderMarkdown(results: BenchResults): string {
   );
   if ("outputs" in results.reconcile) {
     lines.push("");
-    lines.push("**Control plane** (`--plane`)");
+    lines.push("**Reconcile benchmarks** (`--reconcile`, on this worktree's plane)");
     for (const [bench, output] of Object.entries(results.reconcile.outputs)) {
       lines.push("", `${bench}:`, "", "```", output, "```");
     }
   } else {
-    lines.push("", `Control-plane section: ${results.reconcile.skipped}.`);
+    lines.push("", `Reconcile benchmarks: ${results.reconcile.skipped}.`);
   }
   for (const skip of results.skipped) lines.push("", `Not measured: ${skip.what}: ${skip.why}`);
   return lines.join("\n");

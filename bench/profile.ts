@@ -5,7 +5,7 @@
 //
 //   npm run bench:profile -- [--seconds=8] [--keep]   (--keep leaves the .cpuprofile files)
 import { mkdtempSync } from "node:fs";
-import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -24,6 +24,9 @@ const { values: flags } = parseArgs({
 const seconds = Number(flags.seconds);
 const work = mkdtempSync(join(tmpdir(), "prepull-profile-"));
 const certs = await benchCertificates(work);
+// Logs apart from the certificate directory, which prepull watches for rotation.
+const logs = join(work, "logs");
+await mkdir(logs, { recursive: true });
 const loadgen = await buildGo(join(REPO, "bench", "loadgen"), "loadgen");
 const review = benchReview("CREATE", 8 * 1024);
 const bodyFile = join(work, "review.json");
@@ -54,8 +57,8 @@ async function profile(
   return { perRequest, busy: times.busyMicros / load.requests, rps: load.rps };
 }
 
-const control = await profile(controlSpec(REPO, certs, join(work, "control.log"), "https"));
-const prepull = await profile(prepullSpec(REPO, certs, join(work, "prepull.log")));
+const control = await profile(controlSpec(REPO, certs, join(logs, "control.log"), "https"));
+const prepull = await profile(prepullSpec(REPO, certs, join(logs, "prepull.log")));
 const phases = [...new Set([...prepull.perRequest.keys(), ...control.perRequest.keys()])]
   .filter((phase) => phase !== "idle" && phase !== "start-up (module loading)")
   .sort((a, b) => (prepull.perRequest.get(b) ?? 0) - (prepull.perRequest.get(a) ?? 0));

@@ -80,16 +80,20 @@ for (const operation of ["CREATE", "UPDATE"] as const) {
 const reference = reviews.find((review) => review.id === "create-8kb");
 if (reference === undefined) throw new Error("no 8 KB CREATE review");
 
-const control = controlSpec(REPO, certs, join(work, "control.log"), "https");
-const controlHttp = controlSpec(REPO, certs, join(work, "control-http.log"), "http");
-const prepull = prepullSpec(REPO, certs, join(work, "prepull.log"));
+// Logs apart from the certificates: prepull watches its certificate's directory for rotation, and
+// every write of a neighbour's log there would wake that watch (a Secret volume holds only the certificate).
+const logs = join(work, "logs");
+await mkdir(logs, { recursive: true });
+const control = controlSpec(REPO, certs, join(logs, "control.log"), "https");
+const controlHttp = controlSpec(REPO, certs, join(logs, "control-http.log"), "http");
+const prepull = prepullSpec(REPO, certs, join(logs, "prepull.log"));
 const peers: ServerSpec[] = [];
 if (!flags["no-peers"]) {
-  const cr = await controllerRuntimePeer(REPO, certs, join(work, "controller-runtime.log"));
+  const cr = await controllerRuntimePeer(REPO, certs, join(logs, "controller-runtime.log"));
   if ("skipped" in cr) skipped.push(cr.skipped);
   else peers.push(cr.spec);
   const plane = flags.plane ? clusterPaths().kubeconfig : undefined;
-  const pepr = await peprPeer(REPO, certs, join(work, "pepr.log"), plane);
+  const pepr = await peprPeer(REPO, certs, join(logs, "pepr.log"), plane);
   if ("skipped" in pepr) skipped.push(pepr.skipped);
   else peers.push(pepr.spec);
 }

@@ -2,7 +2,7 @@
 // docker both use github.com/distribution/reference), collect them from a pod spec, and digest a
 // set of them. Two spellings of one image ("nginx" and "docker.io/library/nginx:latest") must
 // compare equal, or the same image would be pulled twice and tracked as a change.
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { isJsonObject, type JsonObject } from "./workload.ts";
 
 export interface ImageReference {
@@ -232,6 +232,7 @@ function shortenMiddle(text: string, max: number): string {
 export function imageSetDigest(references: readonly string[]): string {
   const sorted = [...new Set(references)].sort();
   // JSON keeps the boundaries between references unambiguous.
-  const hash = createHash("sha256").update(JSON.stringify(sorted)).digest("hex");
-  return `sha256:${hash.slice(0, 16)}`;
+  // crypto.hash is the one-shot form: no Hash object per admission, same digest.
+  const hex = hash("sha256", JSON.stringify(sorted), "hex");
+  return `sha256:${hex.slice(0, 16)}`;
 }

@@ -1,0 +1,3 @@
+module prepull.dev/bench/loadgen
+
+go 1.24

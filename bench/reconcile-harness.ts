@@ -65,6 +65,12 @@ export interface Replica {
   kill(): Promise<void>;
   /** SIGTERM: releases the lease. */
   stop(): Promise<void>;
+  /** SIGSTOP: the process freezes (timers, sockets and all) until resume(). */
+  freeze(): void;
+  /** SIGCONT after freeze(). */
+  resume(): void;
+  /** Whether the process has ended (by itself or by a signal). */
+  hasExited(): boolean;
 }
 
 export async function spawnReplica(kubeconfig: string, settings: ReconcilerSettings): Promise<Replica> {
@@ -103,7 +109,14 @@ export async function spawnReplica(kubeconfig: string, settings: ReconcilerSetti
     },
     metrics: async () => (await fetch(metricsUrl)).text(),
     kill: () => signal(child, "SIGKILL"),
-    stop: () => signal(child, "SIGTERM"),
+    stop: async () => {
+      // A frozen process would never act on SIGTERM.
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGCONT");
+      await signal(child, "SIGTERM");
+    },
+    freeze: () => child.kill("SIGSTOP"),
+    resume: () => child.kill("SIGCONT"),
+    hasExited: () => child.exitCode !== null || child.signalCode !== null,
   };
 }
 

@@ -51,6 +51,17 @@ export function etcd(paths: ClusterPaths, state: PlaneState): ProcessSpec {
   };
 }
 
+/**
+ * Requests from identities in this group (a client certificate's O) are written to the audit log
+ * too (scripts/cluster/audit-policy.yaml), so a fault test can prove from the apiserver's side
+ * which prepull replica wrote what and when: each replica gets its own identity in it.
+ */
+export const AUDITED_GROUP = "prepull:audited";
+
+export function auditLogPath(paths: ClusterPaths): string {
+  return join(paths.logs, "audit.log");
+}
+
 export function kubeApiserver(paths: ClusterPaths, state: PlaneState): ProcessSpec {
   return {
     name: "kube-apiserver",
@@ -83,7 +94,7 @@ export function kubeApiserver(paths: ClusterPaths, state: PlaneState): ProcessSp
       "--profiling=false",
       // What ServiceAccounts do, for the least-privilege test (metadata only, bounded size).
       `--audit-policy-file=${join(REPO_ROOT, "scripts", "cluster", "audit-policy.yaml")}`,
-      `--audit-log-path=${join(paths.logs, "audit.log")}`,
+      `--audit-log-path=${auditLogPath(paths)}`,
       "--audit-log-maxsize=200",
       "--audit-log-maxbackup=1",
     ],

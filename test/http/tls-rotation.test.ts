@@ -1,11 +1,12 @@
 // Certificate rotation the way a mounted Secret does it (a new timestamped directory, then an
 // atomic swap of the `..data` symlink), while a keep-alive client keeps sending admissions.
-import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { Agent } from "node:https";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type HttpsReply, postJson, presentedFingerprint, send, waitFor } from "../support/https-client.ts";
 import { admissionReview, deployment } from "../support/reviews.ts";
+import { SecretVolume } from "../support/secret-volume.ts";
 import { startTestServer, type TestServer } from "../support/test-server.ts";
 import {
   createCertificateAuthority,
@@ -13,44 +14,6 @@ import {
   makeTempDir,
   type ServingCertificate,
 } from "../support/tls.ts";
-
-/** A Secret volume: dir/tls.crt -> ..data/tls.crt, ..data -> ..<timestamp>/ */
-class SecretVolume {
-  readonly dir: string;
-  private generation = 0;
-  private current: string | undefined;
-
-  constructor(dir: string) {
-    this.dir = dir;
-    mkdirSync(dir, { recursive: true });
-  }
-
-  get certFile(): string {
-    return join(this.dir, "tls.crt");
-  }
-
-  get keyFile(): string {
-    return join(this.dir, "tls.key");
-  }
-
-  /** What the kubelet's atomic writer does on every Secret update. */
-  write(cert: string, key: string): void {
-    this.generation++;
-    const version = `..2026_11_29_12_00_0${this.generation}.${String(this.generation).padStart(9, "0")}`;
-    mkdirSync(join(this.dir, version));
-    writeFileSync(join(this.dir, version, "tls.crt"), cert);
-    writeFileSync(join(this.dir, version, "tls.key"), key);
-    symlinkSync(version, join(this.dir, "..data_tmp"));
-    renameSync(join(this.dir, "..data_tmp"), join(this.dir, "..data"));
-    if (this.current === undefined) {
-      symlinkSync(join("..data", "tls.crt"), this.certFile);
-      symlinkSync(join("..data", "tls.key"), this.keyFile);
-    } else {
-      rmSync(join(this.dir, this.current), { recursive: true });
-    }
-    this.current = version;
-  }
-}
 
 let server: TestServer;
 let volume: SecretVolume;

@@ -2,6 +2,7 @@
 // command line, same ports, same etcd), and etcd compacted to its newest revision so that every
 // resourceVersion handed out before is gone (a watch resumed from one gets 410 Gone).
 import { readFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { healthUrl, kubeApiserver } from "./components.ts";
@@ -24,21 +25,42 @@ async function adminTls(paths: ClusterPaths): Promise<TlsClient> {
 }
 
 export interface ApiserverOutage {
-  /** How the apiserver goes: SIGTERM (graceful, as in a rolling update) or SIGKILL (a crash). */
+  /**
+   * SIGTERM: a graceful stop, as in a rolling update (it closes its listener at once, then drains;
+   * SIGKILL if it has not exited within 10 s: kube-apiserver can take far longer over open
+   * watches). SIGKILL: a crash.
+   */
   signal: "SIGTERM" | "SIGKILL";
-  /** How long it stays down once it has exited. */
+  /** How long nothing listens on the apiserver's port. */
   downMs: number;
 }
 
-/** Stops kube-apiserver, keeps it down for `downMs`, starts it again and waits for /readyz. */
-export async function apiserverOutage(paths: ClusterPaths, outage: ApiserverOutage): Promise<void> {
+export interface OutageTimes {
+  /** From the signal until the port was free. */
+  closeMs: number;
+  /** From the port being free until the new apiserver was ready. */
+  downMs: number;
+}
+
+/**
+ * Stops kube-apiserver, keeps its port closed for `downMs`, starts it again (same command line,
+ * ports and etcd) and waits for /readyz.
+ */
+export async function apiserverOutage(paths: ClusterPaths, outage: ApiserverOutage): Promise<OutageTimes> {
   const state = await planeState(paths);
   const pid = await readPid(paths, "kube-apiserver");
   if (pid === undefined) throw new Error(`kube-apiserver has no pid file in ${paths.pids}`);
-  if (outage.signal === "SIGKILL") process.kill(pid, "SIGKILL");
-  // Returns once the process is gone (after a SIGTERM, it drains its requests first).
-  await stopProcess(pid, paths, 30_000);
-  await sleep(outage.downMs);
+  const signalled = performance.now();
+  process.kill(pid, outage.signal);
+  // /proc shows a process as gone once its memory is released, a moment before its sockets are:
+  // wait for the port itself.
+  await waitUntil(async () => ((await portIsFree(state.ports.apiserver)) ? true : undefined), {
+    what: `port ${state.ports.apiserver} to be released by the stopping kube-apiserver`,
+    timeoutMs: 30_000,
+    intervalMs: 20,
+  });
+  const closed = performance.now();
+  await Promise.all([stopProcess(pid, paths, 10_000), sleep(outage.downMs)]);
   await startProcess(paths, await kubeApiserver(paths, state));
   const tls = await adminTls(paths);
   await waitUntil(
@@ -48,6 +70,15 @@ export async function apiserverOutage(paths: ClusterPaths, outage: ApiserverOuta
       timeoutMs: 120_000,
     },
   );
+  return { closeMs: Math.round(closed - signalled), downMs: Math.round(performance.now() - closed) };
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
 }
 
 /** etcd's v3 JSON gateway (the same API etcdctl speaks over gRPC). */

@@ -117,7 +117,7 @@ export class Churn {
       next += interval;
       // A steady rate: an operation that took long (an outage) does not cause a catch-up burst.
       next = Math.max(next, performance.now());
-      await sleep(next - performance.now());
+      await sleep(Math.max(0, next - performance.now()));
     }
   }
 

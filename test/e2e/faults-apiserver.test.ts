@@ -1,7 +1,9 @@
 // Faults of the API itself, during continuous churn against two reconciler replicas: the
-// apiserver stopped for 20 s and started again, and etcd compacted to its newest revision with an
-// immediate apiserver restart, so that every watch resumes from a resourceVersion that no longer
-// exists and gets 410 Gone. Each ends with the exact state (DaemonSet images and every workload's
+// apiserver stopped for 20 s and started again, and etcd compacted to its newest revision followed
+// by an apiserver restart, so that every watch resumes from a resourceVersion that no longer
+// exists and gets 410 Gone. (The apiserver crashing, SIGKILL with an immediate restart, is in
+// faults-apiserver-crash.after-issue-10.ts: it exposes a leader that keeps writing while its
+// renewal hangs.) Each ends with the exact state (DaemonSet images and every workload's
 // status), no replica crashed, one writer at a time in the audit log, and the time to converge.
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { apiserverOutage, compactEtcd } from "../../scripts/cluster/faults.ts";
@@ -52,8 +54,7 @@ test("kube-apiserver stopped for 20 s during churn: watches come back, nothing l
   const churn = startChurn(namespace, { seed: 1 });
   await churnFor(churn, 30);
 
-  const outageStarted = Date.now();
-  await apiserverOutage(planePaths(), { signal: "SIGTERM", downMs: 20_000 });
+  const outage = await apiserverOutage(planePaths(), { signal: "SIGTERM", downMs: 20_000 });
   const back = Date.now();
   await churnFor(churn, 30);
   const report = await churn.stop();
@@ -72,7 +73,7 @@ test("kube-apiserver stopped for 20 s during churn: watches come back, nothing l
     convergeMs: converged.ms,
     lost: [],
     detail: {
-      downMs: back - outageStarted,
+      portClosedForMs: outage.downMs,
       churnOps: Object.values(report.done).reduce((a, b) => a + b, 0),
       churnOpsFailedDuringOutage: failed,
       workloads: converged.state.workloads.length,
@@ -90,7 +91,7 @@ test("etcd compacted mid-burst and the apiserver restarted: every watch gets 410
   const oldVersion = String((before.metadata as { resourceVersion?: string }).resourceVersion);
   await churnFor(churn, 10);
   const revision = await compactEtcd(planePaths());
-  await apiserverOutage(planePaths(), { signal: "SIGKILL", downMs: 0 });
+  const outage = await apiserverOutage(planePaths(), { signal: "SIGTERM", downMs: 0 });
   const back = Date.now();
   // The fault is real: a watch resumed from before the compaction is refused with 410 Gone.
   const resumed = await resumeWatch(`/apis/apps/v1/namespaces/${namespace}/deployments`, oldVersion);
@@ -110,6 +111,7 @@ test("etcd compacted mid-burst and the apiserver restarted: every watch gets 410
     lost: [],
     detail: {
       compactedTo: revision,
+      portClosedForMs: outage.downMs,
       resumedWatch: resumed.firstEvent
         ? `${resumed.firstEvent.type} ${resumed.firstEvent.code}`
         : String(resumed.status),

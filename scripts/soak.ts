@@ -124,7 +124,10 @@ async function main(argv: string[]): Promise<number> {
     const crashed = prepull.replicas.filter((r) => r.hasExited()).map((r) => r.identity);
     const lease = { namespace: releaseNamespace, name: DEFAULT_TIMINGS.leaseName };
     const events = (await readAuditLog(auditLogPath(plane.paths))).filter((e) => e.receivedMs >= started);
-    const foreign = writesWithoutLease(events, lease, new Set(identities));
+    // src/main.ts takes `<POD_NAME>_<pid>` as its Lease identity.
+    const foreign = writesWithoutLease(events, lease, new Set(identities), (holder, user) =>
+      holder.startsWith(`${user}_`),
+    );
     const warmup = Math.min(2, minutes / 5);
     const result = {
       minutes,

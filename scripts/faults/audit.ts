@@ -127,6 +127,8 @@ export function writesWithoutLease(
   events: readonly AuditEvent[],
   lease: LeaseRef,
   writers: ReadonlySet<string>,
+  /** Whether a Lease holder identity is this user (prepull's server holds as `<pod name>_<pid>`). */
+  holds: (holder: string, user: string) => boolean = (holder, user) => holder === user,
 ): ForeignWrite[] {
   const changes = holderChanges(events, lease);
   const holderAt = (ms: number) => {
@@ -140,7 +142,7 @@ export function writesWithoutLease(
   return events
     .filter((e) => writers.has(e.user) && WRITE_VERBS.has(e.verb) && !isLease(e, lease))
     .map((event) => ({ event, holder: holderAt(event.receivedMs) }))
-    .filter(({ event, holder }) => holder !== event.user);
+    .filter(({ event, holder }) => !holds(holder, event.user));
 }
 
 /** Non-Lease writes by each of `writers`, counted. */

@@ -8,6 +8,9 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { JsonObject } from "../../src/core/workload.ts";
 import { createKubeRest, isRetryable, KubeApiError, type KubeRest } from "../../src/kube/rest.ts";
 
+/** Operations in flight at once, at most. */
+const MAX_IN_FLIGHT = 8;
+
 export type ChurnOp = "create" | "image" | "scale" | "unannotate" | "annotate" | "delete";
 
 export interface ChurnOptions {
@@ -84,6 +87,7 @@ export class Churn {
   readonly #report: ChurnReport;
   #running: Promise<void> | undefined;
   #stopping = false;
+  #error: unknown;
 
   constructor(options: ChurnOptions) {
     this.#options = options;
@@ -98,10 +102,11 @@ export class Churn {
     this.#running ??= this.#loop();
   }
 
-  /** Stops after the operation in flight; returns what was done. */
+  /** Stops after the operations in flight; returns what was done. */
   async stop(): Promise<ChurnReport> {
     this.#stopping = true;
     await this.#running;
+    if (this.#error !== undefined) throw this.#error;
     return structuredClone(this.#report);
   }
 
@@ -111,14 +116,27 @@ export class Churn {
 
   async #loop(): Promise<void> {
     const interval = 1000 / this.#options.opsPerSecond;
+    const inFlight = new Map<string, Promise<void>>();
     let next = performance.now();
     while (!this.#stopping) {
-      await this.#step();
-      next += interval;
-      // A steady rate: an operation that took long (an outage) does not cause a catch-up burst.
-      next = Math.max(next, performance.now());
+      // A steady rate however long each call takes: up to MAX_IN_FLIGHT operations overlap, each on
+      // a different workload. At the cap (an outage) the schedule slips instead of bursting later.
+      const free = [...this.#known.keys()].filter((name) => !inFlight.has(name));
+      if (inFlight.size < MAX_IN_FLIGHT && free.length > 0) {
+        const name = free[Math.floor(this.#random() * free.length)] ?? "w-0";
+        const step = this.#step(name)
+          .catch((error: unknown) => {
+            // Not an outage but a bug: stop the churn and let stop() report it.
+            this.#error ??= error;
+            this.#stopping = true;
+          })
+          .finally(() => inFlight.delete(name));
+        inFlight.set(name, step);
+      }
+      next = Math.max(next + interval, performance.now());
       await sleep(Math.max(0, next - performance.now()));
     }
+    await Promise.all(inFlight.values());
   }
 
   #path(name?: string): string {
@@ -126,9 +144,7 @@ export class Churn {
     return name === undefined ? base : `${base}/${encodeURIComponent(name)}`;
   }
 
-  async #step(): Promise<void> {
-    const names = [...this.#known.keys()];
-    const name = names[Math.floor(this.#random() * names.length)] ?? "w-0";
+  async #step(name: string): Promise<void> {
     let known = this.#known.get(name);
     if (known === "unknown" || known === undefined) {
       known = await this.#read(name);

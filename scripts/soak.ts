@@ -123,11 +123,12 @@ async function main(argv: string[]): Promise<number> {
     );
     const crashed = prepull.replicas.filter((r) => r.hasExited()).map((r) => r.identity);
     const lease = { namespace: releaseNamespace, name: DEFAULT_TIMINGS.leaseName };
-    const events = (await readAuditLog(auditLogPath(plane.paths))).filter((e) => e.receivedMs >= started);
+    // The whole log: who held the Lease when the churn started was decided before.
+    const events = await readAuditLog(auditLogPath(plane.paths));
     // src/main.ts takes `<POD_NAME>_<pid>` as its Lease identity.
     const foreign = writesWithoutLease(events, lease, new Set(identities), (holder, user) =>
       holder.startsWith(`${user}_`),
-    );
+    ).filter(({ event }) => event.receivedMs >= started);
     const warmup = Math.min(2, minutes / 5);
     const result = {
       minutes,

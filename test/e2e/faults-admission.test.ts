@@ -82,10 +82,11 @@ test(`prepull SIGKILLed during ${CREATES} creates: no create fails, the missed o
 
   const count = (what: string) => outcomes.filter((o) => o === what).length;
   expect(count("failed")).toBe(0);
-  // The fault was real: some creates went through without prepull (fail-open), and before the
-  // kill prepull did answer.
-  expect(count("missed")).toBeGreaterThan(0);
-  expect(outcomes.slice(0, KILL_AT).every((o) => o === "patched")).toBe(true);
+  // The fault was real: before the kill prepull answered (a slow answer past the webhook's 3 s
+  // timeout would be a fail-open too, so not every one is required), after it creates went
+  // through without prepull.
+  expect(outcomes.slice(0, KILL_AT).filter((o) => o === "patched").length).toBeGreaterThan(0);
+  expect(outcomes.slice(KILL_AT, RESTART_AT).every((o) => o === "missed")).toBe(true);
 
   const converged = await expectConverged(scopeOf(namespace, releaseNamespace));
   expect(converged.state.workloads).toHaveLength(CREATES);

@@ -15,6 +15,7 @@ import {
   expectConverged,
   expectNoCrash,
   expectOneWriterAtATime,
+  FAULT_LEASE_SECONDS,
   planePaths,
   type ReplicaSet,
   resumeWatch,
@@ -92,7 +93,13 @@ test("etcd compacted mid-burst and the apiserver restarted: every watch gets 410
   await churnFor(churn, 10);
   const revision = await compactEtcd(planePaths());
   const outageStarted = Date.now();
-  const outage = await apiserverOutage(planePaths(), { signal: "SIGTERM", downMs: 0 });
+  // Down longer than the Lease (FAULT_LEASE_SECONDS): every leader has stepped down before the
+  // apiserver returns. Restarted at once, a leader's renewal hangs while the new apiserver starts
+  // and it keeps writing — the issue-10 bug, proven in faults-apiserver-crash.after-issue-10.ts.
+  const outage = await apiserverOutage(planePaths(), {
+    signal: "SIGTERM",
+    downMs: (FAULT_LEASE_SECONDS + 2) * 1000,
+  });
   // The fault is real: a watch resumed from before the compaction is refused with 410 Gone.
   const resumed = await resumeWatch(`/apis/apps/v1/namespaces/${namespace}/deployments`, oldVersion);
   expect(resumed.status === 410 || resumed.firstEvent?.code === 410).toBe(true);

@@ -61,7 +61,7 @@ export async function apiserverOutage(paths: ClusterPaths, outage: ApiserverOuta
   });
   const closed = performance.now();
   await Promise.all([stopProcess(pid, paths, 10_000), sleep(outage.downMs)]);
-  await startProcess(paths, await kubeApiserver(paths, state));
+  await startProcess(paths, kubeApiserver(paths, state));
   const tls = await adminTls(paths);
   await waitUntil(
     async () => ((await isHealthy(healthUrl("kube-apiserver", state), tls)) ? true : undefined),

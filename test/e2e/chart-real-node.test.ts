@@ -394,4 +394,18 @@ describe.skipIf(realNodeTurnedOff)("the chart from the locally built image, on t
     for (const pod of after)
       expect(pod.spec?.containers[0]?.env?.find((e) => e.name === "LOG_LEVEL")?.value).toBe("debug");
   });
+
+  it("helm uninstall removes the webhook configuration and the webhook pods", async () => {
+    const uninstall = helmIn("uninstall", release, "--wait", "--timeout=2m");
+    expect(uninstall.status, uninstall.stderr).toBe(0);
+    const configurations = await adminClients().admission.listMutatingWebhookConfiguration();
+    expect(configurations.items.map((c) => c.metadata?.name)).not.toContain(fullname);
+    await vi.waitFor(
+      async () => {
+        const pods = await adminClients().core.listNamespacedPod({ namespace, labelSelector: selector });
+        expect(pods.items.map((p) => p.metadata?.name)).toEqual([]);
+      },
+      { timeout: 60_000, interval: 500 },
+    );
+  });
 });

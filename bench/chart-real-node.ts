@@ -142,6 +142,10 @@ interface Round {
   cold: boolean;
   firstReadySeconds: number;
   bothReadySeconds: number;
+  /** When cert-manager's Secret first existed (the pods cannot start without it). */
+  secretSeconds: number;
+  /** Per pod: from the container's start (the kubelet's startedAt, whole seconds) to /readyz. */
+  serverStartSeconds: number[];
   rssMiB: number[];
 }
 const results: Round[] = [];
@@ -152,6 +156,8 @@ for (let round = 0; round < rounds; round++) {
   await core.createNamespace({ body: { metadata: { name: namespace } } });
   const release = "bench";
   const started = performance.now();
+  const startedWall = Date.now();
+  let secretSeconds = Number.NaN;
   await helm(
     "install",
     release,
@@ -165,6 +171,13 @@ for (let round = 0; round < rounds; round++) {
   await waitFor(
     "both replicas to answer /readyz",
     async () => {
+      if (Number.isNaN(secretSeconds)) {
+        const secrets = await core.listNamespacedSecret({
+          namespace,
+          fieldSelector: "metadata.name=bench-prepull-tls",
+        });
+        if (secrets.items.length > 0) secretSeconds = (performance.now() - started) / 1000;
+      }
       const pods = await core.listNamespacedPod({
         namespace,
         labelSelector: "app.kubernetes.io/component=webhook",
@@ -184,10 +197,22 @@ for (let round = 0; round < rounds; round++) {
   await new Promise((r) => setTimeout(r, 10_000));
   const rss = await Promise.all([...readyAt.keys()].map((name) => rssMiB(name, namespace)));
   const times = [...readyAt.values()].sort((a, b) => a - b);
+  const pods = await core.listNamespacedPod({
+    namespace,
+    labelSelector: "app.kubernetes.io/component=webhook",
+  });
+  const serverStartSeconds = pods.items.flatMap((pod) => {
+    const runningSince = pod.status?.containerStatuses?.[0]?.state?.running?.startedAt;
+    const ready = readyAt.get(pod.metadata?.name ?? "");
+    if (runningSince === undefined || ready === undefined) return [];
+    return [ready - (new Date(runningSince).getTime() - startedWall) / 1000];
+  });
   results.push({
     cold,
     firstReadySeconds: times[0] ?? Number.NaN,
     bothReadySeconds: times[1] ?? Number.NaN,
+    secretSeconds,
+    serverStartSeconds,
     rssMiB: rss,
   });
   log(
@@ -219,6 +244,8 @@ const summary = {
   medians: {
     warmBothReadySeconds: median(warm.map((r) => r.bothReadySeconds)),
     rssMiB: median(results.flatMap((r) => r.rssMiB)),
+    secretSeconds: median(results.map((r) => r.secretSeconds)),
+    serverStartSeconds: median(results.flatMap((r) => r.serverStartSeconds)),
   },
 };
 const fmt = (n: number) => n.toFixed(2);
@@ -232,6 +259,8 @@ const table = [
     .filter((r) => r.cold)
     .map((r) => fmt(r.bothReadySeconds))
     .join(", ")} s |`,
+  `| of which: helm install → cert-manager's Secret exists | ${fmt(summary.medians.secretSeconds)} s | ${results.map((r) => fmt(r.secretSeconds)).join(", ")} s |`,
+  `| of which: container started → its /readyz (±1 s: startedAt has whole seconds) | ${fmt(summary.medians.serverStartSeconds)} s | ${results.flatMap((r) => r.serverStartSeconds.map(fmt)).join(", ")} s |`,
   `| RSS of one replica, 10 s after ready | ${summary.medians.rssMiB.toFixed(0)} MiB | ${results.flatMap((r) => r.rssMiB.map((m) => m.toFixed(0))).join(", ")} MiB |`,
 ].join("\n");
 console.log(`\n${table}\n`);

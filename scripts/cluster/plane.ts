@@ -36,6 +36,7 @@ import {
   stopProcess,
 } from "./processes.ts";
 import type { Progress } from "./progress.ts";
+import { realNodeLayout } from "./real-node/layout.ts";
 import { realNodeHealthy, startRealNode, stopRealNode } from "./real-node/real-node.ts";
 import { apiserverUrl, type PlaneState, readState, writeState } from "./state.ts";
 
@@ -270,7 +271,8 @@ async function createPki(paths: ClusterPaths, state: PlaneState): Promise<void> 
     name: "apiserver",
     commonName: "kube-apiserver",
     usage: "server",
-    ipAddresses: ["127.0.0.1", "10.96.0.1"],
+    // The real node's bridge address: pods reach the apiserver there (real-node/apiserver-forward.ts).
+    ipAddresses: ["127.0.0.1", "10.96.0.1", realNodeLayout(paths).gateway],
     dnsNames: [
       "localhost",
       "kubernetes",

@@ -72,8 +72,13 @@ async function commandLine(pid: number): Promise<string[] | undefined> {
 }
 
 const PREPULL_MAIN = join(REPO_ROOT, "src", "main.ts");
-/** Node scripts that run as plane processes: prepull as the demo runs it, the registry's throttle. */
-const OWN_SCRIPTS = [PREPULL_MAIN, join(REPO_ROOT, "scripts", "cluster", "real-node", "throttle-proxy.ts")];
+/** Node scripts that run as plane processes: prepull as the demo runs it, the registry's throttle, the pods' apiserver forwarder. */
+const OWN_SCRIPTS = [
+  PREPULL_MAIN,
+  ...["throttle-proxy.ts", "apiserver-forward.ts"].map((f) =>
+    join(REPO_ROOT, "scripts", "cluster", "real-node", f),
+  ),
+];
 /** The real node's programs (the runc shims name our containerd's socket in their arguments). */
 const NODE_PROGRAMS: readonly string[] = NODE_BINARIES;
 

@@ -175,6 +175,12 @@ describe("Deployment", () => {
     const c = container(manifests);
     expect(c.readinessProbe?.httpGet).toMatchObject({ path: "/readyz", scheme: "HTTPS", port: "https" });
     expect(c.livenessProbe?.httpGet).toMatchObject({ path: "/healthz", scheme: "HTTPS", port: "https" });
+    // Liveness waits for the startup probe, which allows 2 minutes, so a slow start is not restarted.
+    expect(c.startupProbe).toEqual({
+      httpGet: { path: "/healthz", scheme: "HTTPS", port: "https" },
+      periodSeconds: 2,
+      failureThreshold: 60,
+    });
     expect(c.ports).toEqual([
       { name: "https", containerPort: 8443, protocol: "TCP" },
       { name: "metrics", containerPort: 8444, protocol: "TCP" },

@@ -255,3 +255,26 @@ describe("smaller switches", () => {
     expect(deployment(renderChart({ release: "images" })).metadata?.name).toBe("images-prepull");
   });
 });
+
+describe("extraEnv", () => {
+  it("adds the variables after the chart's own, so they override what the kubelet injects", () => {
+    const manifests = renderChart({
+      values: {
+        extraEnv: [
+          { name: "KUBERNETES_SERVICE_HOST", value: "10.0.0.1" },
+          { name: "KUBERNETES_SERVICE_PORT", value: "6443" },
+        ],
+      },
+    });
+    const names = (container(manifests).env ?? []).map((e) => e.name);
+    expect(names.slice(-2)).toEqual(["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"]);
+    expect(env(manifests).get("KUBERNETES_SERVICE_HOST")).toBe("10.0.0.1");
+    expect(env(manifests).get("KUBERNETES_SERVICE_PORT")).toBe("6443");
+  });
+
+  it("is rejected by the schema without a name", () => {
+    const result = helmTemplateRaw({ values: { extraEnv: [{ value: "x" }] } });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain("extraEnv");
+  });
+});

@@ -21,6 +21,7 @@ describe("the real node's host-wide names", () => {
     expect(layout.bridge).toBe("prepull667044");
     expect(layout.cgroupRoot).toBe("/prepull-667044");
     expect(layout.podSubnet).toBe("10.243.177.0/24");
+    expect(layout.gateway).toBe("10.243.177.1");
     expect(layout.bridge.length).toBeLessThanOrEqual(15); // IFNAMSIZ - 1
     const other = realNodeLayout(clusterPaths("/work/other/.prepull/cluster"));
     expect(other.bridge).not.toBe(layout.bridge);
@@ -64,13 +65,13 @@ describe("containerd's configuration", () => {
     );
   });
 
-  test("pods get a bridge address and no way out", () => {
+  test("pods get a bridge address, the host an address on the bridge, and no default route", () => {
     const conflist = JSON.parse(cniConfig(layout)) as { plugins: Record<string, unknown>[] };
     expect(conflist.plugins).toEqual([
       {
         type: "bridge",
         bridge: "prepull667044",
-        isGateway: false,
+        isGateway: true,
         ipMasq: false,
         hairpinMode: true,
         ipam: {

@@ -6,11 +6,12 @@
 //    cainjector filling the webhook's caBundle (both cert-manager's own code, built by
 //    test/support/cert-manager-lite), and the apiserver then calling prepull through the chart's
 //    own MutatingWebhookConfiguration (service reference, TLS verified against the injected CA).
-//    This plane has no cluster network, so the one substitution is the chart's Service: it is
-//    replaced by an ExternalName Service of the same name pointing at localhost, where the real
-//    prepull server listens with the certificate cert-manager issued. The apiserver resolves a
-//    webhook's service reference through the Service object and verifies the serving certificate
-//    for <service>.<namespace>.svc either way.
+//    Here the pods run on kwok nodes (no containers), so the one substitution is the chart's
+//    Service: it is replaced by one of the same name whose endpoint is the real prepull server,
+//    listening on this host's address on the real node's bridge with the certificate
+//    cert-manager issued. The apiserver resolves a webhook's service reference to an endpoint of
+//    that Service and verifies the serving certificate for <service>.<namespace>.svc.
+//    (chart-real-node.test.ts runs the chart's pods themselves, from the image, on the real node.)
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes, X509Certificate } from "node:crypto";
 import { once } from "node:events";
@@ -18,7 +19,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CustomObjectsApi, PolicyV1Api, type V1Pod } from "@kubernetes/client-node";
+import { CustomObjectsApi, DiscoveryV1Api, PolicyV1Api, type V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { freeLoopbackPort } from "../../scripts/cluster/ports.ts";
 import { certManagerLiteBinary, thirdPartyCrdFiles } from "../support/cert-manager.ts";
@@ -26,6 +27,7 @@ import { chartDir, helm, type Manifest, parseManifests, renderChart } from "../s
 import { repoRoot } from "../support/kube-bin.ts";
 import { adminClients, kubeconfigPath, kubectlPath } from "./support/cluster.ts";
 import { createNamespace, deleteNamespace } from "./support/namespace.ts";
+import { realNode, realNodeTurnedOff } from "./support/real-node.ts";
 import { deployment } from "./support/workloads.ts";
 
 const ciValues = (file: string): string[] => ["--values", join(chartDir, "ci", file)];
@@ -171,10 +173,10 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv): Running {
   };
 }
 
-/** GET over HTTPS to 127.0.0.1, verifying the certificate for `servername` against `ca`. */
-function httpsGet(port: number, path: string, ca: string, servername: string): Promise<number> {
+/** GET over HTTPS, verifying the certificate for `servername` against `ca`. */
+function httpsGet(host: string, port: number, path: string, ca: string, servername: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path, ca, servername, timeout: 2_000 }, (res) => {
+    const req = request({ host, port, path, ca, servername, timeout: 2_000 }, (res) => {
       res.resume();
       res.on("end", () => resolve(res.statusCode ?? 0));
     });
@@ -308,81 +310,101 @@ describe("helm install into the real plane, with cert-manager", () => {
     );
   });
 
-  it("the apiserver calls prepull through the chart's webhook configuration and applies its patch", async () => {
-    const { core, apps } = adminClients();
-    // The one substitution: the chart's Service, with no cluster network to route it, becomes an
-    // ExternalName Service to localhost on the same port.
-    await core.deleteNamespacedService({ name: fullname, namespace });
-    await core.createNamespacedService({
-      namespace,
-      body: {
-        metadata: { name: fullname },
-        spec: { type: "ExternalName", externalName: "localhost", ports: [{ name: "https", port }] },
-      },
-    });
-    prepull = run(process.execPath, [join(repoRoot, "src/main.ts")], {
-      PATH: process.env.PATH ?? "",
-      HOST: "127.0.0.1",
-      PORT: String(port),
-      // /metrics on a port of its own choosing: a fixed one could be taken on a shared machine.
-      METRICS_PORT: "0",
-      TLS_CERT_FILE: join(certDir, "tls.crt"),
-      TLS_KEY_FILE: join(certDir, "tls.key"),
-      POD_NAMESPACE: namespace,
-      LOG_LEVEL: "info",
-    });
-    const ca = readFileSync(join(certDir, "ca.crt"), "utf8");
-    const host = `${fullname}.${namespace}.svc`;
-    await vi.waitFor(async () => expect(await httpsGet(port, "/readyz", ca, host), logs()).toBe(200), {
-      timeout: 30_000,
-      interval: 200,
-    });
-
-    // The plane is shared (other webhooks, such as a running demo's, may patch the same objects),
-    // so what counts is what this prepull answered: the admissions it logged, by namespace/name.
-    const answered = (): string[] =>
-      (prepull?.output() ?? "")
-        .split("\n")
-        .filter((line) => line.startsWith("{"))
-        .map(
-          (line) => JSON.parse(line) as { msg?: string; namespace?: string; name?: string; dryRun?: boolean },
-        )
-        .filter((entry) => entry.msg === "admission")
-        .map((entry) => `${entry.namespace}/${entry.name}${entry.dryRun ? " (dry run)" : ""}`);
-    const prepullKeys = (annotations: Record<string, string> | undefined): string[] =>
-      Object.keys(annotations ?? {}).filter((k) => k.startsWith("prepull.dev/"));
-
-    // The apiserver picks up webhook configurations and Services through watches: dry runs (no
-    // trace) until this prepull has answered one and its patch shows up in the answer.
-    await vi.waitFor(
-      async () => {
-        const answer = await apps.createNamespacedDeployment({
-          namespace: appNamespace,
-          body: deployment({ name: "probe", optedIn: true }),
-          dryRun: "All",
+  // Needs the real node's bridge address (see above); skipped only when a person turned the node off.
+  it.skipIf(realNodeTurnedOff)(
+    "the apiserver calls prepull through the chart's webhook configuration and applies its patch",
+    async () => {
+      const { core, apps } = adminClients();
+      // The one substitution: the chart's Service selects the kwok pods (addresses nothing listens
+      // on), so it is replaced by one of the same name whose only endpoint is this host's address on
+      // the real node's bridge, where the real prepull server listens. The apiserver calls a
+      // webhook at a ready endpoint of its Service (--enable-aggregator-routing); endpoints may not
+      // be loopback addresses, hence the bridge's.
+      const listenOn = realNode().apiserverForPods.host;
+      await core.deleteNamespacedService({ name: fullname, namespace });
+      await core.createNamespacedService({
+        namespace,
+        body: { metadata: { name: fullname }, spec: { ports: [{ name: "https", port, targetPort: port }] } },
+      });
+      await adminClients()
+        .kubeConfig.makeApiClient(DiscoveryV1Api)
+        .createNamespacedEndpointSlice({
+          namespace,
+          body: {
+            metadata: { name: fullname, labels: { "kubernetes.io/service-name": fullname } },
+            addressType: "IPv4",
+            endpoints: [{ addresses: [listenOn], conditions: { ready: true } }],
+            ports: [{ name: "https", port, protocol: "TCP" }],
+          },
         });
-        expect(answered(), logs()).toContain(`${appNamespace}/probe (dry run)`);
-        expect(prepullKeys(answer.metadata?.annotations)).not.toEqual([]);
-      },
-      { timeout: 60_000, interval: 500 },
-    );
+      prepull = run(process.execPath, [join(repoRoot, "src/main.ts")], {
+        PATH: process.env.PATH ?? "",
+        HOST: listenOn,
+        PORT: String(port),
+        // /metrics on a port of its own choosing: a fixed one could be taken on a shared machine.
+        METRICS_PORT: "0",
+        TLS_CERT_FILE: join(certDir, "tls.crt"),
+        TLS_KEY_FILE: join(certDir, "tls.key"),
+        POD_NAMESPACE: namespace,
+        LOG_LEVEL: "info",
+      });
+      const ca = readFileSync(join(certDir, "ca.crt"), "utf8");
+      const host = `${fullname}.${namespace}.svc`;
+      await vi.waitFor(
+        async () => expect(await httpsGet(listenOn, port, "/readyz", ca, host), logs()).toBe(200),
+        {
+          timeout: 30_000,
+          interval: 200,
+        },
+      );
 
-    const create = (ns: string, name: string, optedIn: boolean) =>
-      apps.createNamespacedDeployment({ namespace: ns, body: deployment({ name, optedIn }) });
-    await create(appNamespace, "opted-in", true);
-    await create(appNamespace, "plain", false);
-    await create(namespace, "in-release-ns", true);
-    // Admissions are answered in order of these sequential creates: once "marker" is logged, any
-    // call for the two above would have been logged before it.
-    await create(appNamespace, "marker", true);
-    await vi.waitFor(() => expect(answered()).toContain(`${appNamespace}/marker`), { timeout: 10_000 });
+      // The plane is shared (other webhooks, such as a running demo's, may patch the same objects),
+      // so what counts is what this prepull answered: the admissions it logged, by namespace/name.
+      const answered = (): string[] =>
+        (prepull?.output() ?? "")
+          .split("\n")
+          .filter((line) => line.startsWith("{"))
+          .map(
+            (line) =>
+              JSON.parse(line) as { msg?: string; namespace?: string; name?: string; dryRun?: boolean },
+          )
+          .filter((entry) => entry.msg === "admission")
+          .map((entry) => `${entry.namespace}/${entry.name}${entry.dryRun ? " (dry run)" : ""}`);
+      const prepullKeys = (annotations: Record<string, string> | undefined): string[] =>
+        Object.keys(annotations ?? {}).filter((k) => k.startsWith("prepull.dev/"));
 
-    expect(answered()).toContain(`${appNamespace}/opted-in`);
-    const stored = await apps.readNamespacedDeployment({ namespace: appNamespace, name: "opted-in" });
-    expect(prepullKeys(stored.metadata?.annotations)).not.toEqual([]);
-    // matchConditions kept the unannotated one from prepull; the namespaceSelector, the release
-    // namespace.
-    expect(answered()).not.toContain(`${appNamespace}/plain`);
-    expect(answered()).not.toContain(`${namespace}/in-release-ns`);
-  });
+      // The apiserver picks up webhook configurations and Services through watches: dry runs (no
+      // trace) until this prepull has answered one and its patch shows up in the answer.
+      await vi.waitFor(
+        async () => {
+          const answer = await apps.createNamespacedDeployment({
+            namespace: appNamespace,
+            body: deployment({ name: "probe", optedIn: true }),
+            dryRun: "All",
+          });
+          expect(answered(), logs()).toContain(`${appNamespace}/probe (dry run)`);
+          expect(prepullKeys(answer.metadata?.annotations)).not.toEqual([]);
+        },
+        { timeout: 60_000, interval: 500 },
+      );
+
+      const create = (ns: string, name: string, optedIn: boolean) =>
+        apps.createNamespacedDeployment({ namespace: ns, body: deployment({ name, optedIn }) });
+      await create(appNamespace, "opted-in", true);
+      await create(appNamespace, "plain", false);
+      await create(namespace, "in-release-ns", true);
+      // Admissions are answered in order of these sequential creates: once "marker" is logged, any
+      // call for the two above would have been logged before it.
+      await create(appNamespace, "marker", true);
+      await vi.waitFor(() => expect(answered()).toContain(`${appNamespace}/marker`), { timeout: 10_000 });
+
+      expect(answered()).toContain(`${appNamespace}/opted-in`);
+      const stored = await apps.readNamespacedDeployment({ namespace: appNamespace, name: "opted-in" });
+      expect(prepullKeys(stored.metadata?.annotations)).not.toEqual([]);
+      // matchConditions kept the unannotated one from prepull; the namespaceSelector, the release
+      // namespace.
+      expect(answered()).not.toContain(`${appNamespace}/plain`);
+      expect(answered()).not.toContain(`${namespace}/in-release-ns`);
+    },
+  );
 });

@@ -76,7 +76,10 @@ export function registryHostsToml(registryPort: number): string {
 }
 
 /**
- * Bridge + host-local IPAM: pods get an address and no way out (no gateway, routes or masquerade).
+ * Bridge + host-local IPAM: pods get an address and no way out. The bridge holds the subnet's
+ * gateway address (`isGateway`), so the host (the apiserver calling a webhook pod, the kubelet's
+ * probes) reaches pods and pods reach the host on that address; but pods get no default route
+ * (no `isDefaultGateway`, no IPAM `routes`) and no masquerade, so they reach nothing else.
  * The pods' loopback interface is containerd's own doing (the `loopback` plugin from the same dir).
  */
 export function cniConfig(layout: RealNodeLayout): string {
@@ -88,7 +91,7 @@ export function cniConfig(layout: RealNodeLayout): string {
         {
           type: "bridge",
           bridge: layout.bridge,
-          isGateway: false,
+          isGateway: true,
           ipMasq: false,
           hairpinMode: true,
           ipam: {

@@ -51,14 +51,23 @@ export interface RealNodeLayout {
   bridge: string;
   /** cgroup (in every hierarchy) under which the kubelet puts all pods. */
   cgroupRoot: string;
-  /** Private /24 of the pods, on the bridge only: no gateway, no route, no masquerade. */
+  /**
+   * Private /24 of the pods, on the bridge only: no default route, no masquerade, and the host
+   * does not forward, so nothing a pod sends leaves the machine.
+   */
   podSubnet: string;
+  /**
+   * The bridge's own address in that subnet (the host's side): the apiserver reaches webhook pods
+   * from it, and pods reach the apiserver's forwarder on it (see apiserver-forward.ts).
+   */
+  gateway: string;
 }
 
 export function realNodeLayout(paths: ClusterPaths): RealNodeLayout {
   const dir = join(paths.root, "node");
   const id = createHash("sha256").update(paths.root).digest();
   const tag = id.toString("hex").slice(0, 6);
+  const subnetPrefix = `10.${200 + ((id[3] ?? 0) % 50)}.${id[4] ?? 0}`;
   return {
     dir,
     containerdRoot: join(dir, "containerd", "root"),
@@ -77,6 +86,7 @@ export function realNodeLayout(paths: ClusterPaths): RealNodeLayout {
     registryBlobs: join(dir, "registry"),
     bridge: `prepull${tag}`,
     cgroupRoot: `/prepull-${tag}`,
-    podSubnet: `10.${200 + ((id[3] ?? 0) % 50)}.${id[4] ?? 0}.0/24`,
+    podSubnet: `${subnetPrefix}.0/24`,
+    gateway: `${subnetPrefix}.1`,
   };
 }

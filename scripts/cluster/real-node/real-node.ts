@@ -12,7 +12,7 @@ import { isReady } from "../nodes.ts";
 import type { ClusterPaths } from "../paths.ts";
 import { REPO_ROOT } from "../paths.ts";
 import { freeLoopbackPorts } from "../ports.ts";
-import { isHealthy, waitUntil } from "../probe.ts";
+import { isHealthy, type TlsClient, waitUntil } from "../probe.ts";
 import {
   findOurProcesses,
   isOurProcess,
@@ -33,8 +33,15 @@ import { leftovers, removeAllPods, removeBridge, removeCgroups, unmountAll } fro
 const execFileAsync = promisify(execFile);
 
 /** The real node's processes, in start order (stop order is the reverse). */
-export const REAL_NODE_PROCESSES = ["registry", "registry-throttle", "containerd", "kubelet"] as const;
+export const REAL_NODE_PROCESSES = [
+  "registry",
+  "registry-throttle",
+  "apiserver-forward",
+  "containerd",
+  "kubelet",
+] as const;
 export const THROTTLE_PROXY = join(REPO_ROOT, "scripts", "cluster", "real-node", "throttle-proxy.ts");
+export const APISERVER_FORWARD = join(REPO_ROOT, "scripts", "cluster", "real-node", "apiserver-forward.ts");
 
 /**
  * How fast the node pulls from the registry: PREPULL_REGISTRY_MBPS (megabytes per second), 100 by
@@ -52,6 +59,11 @@ export interface RealNodeState {
   enabled: true;
   nodeName: string;
   ports: { registry: number; registryThrottled: number; kubelet: number; kubeletHealthz: number };
+  /**
+   * Where pods on this node reach the apiserver (the bridge address, forwarded to loopback): what
+   * an in-cluster client needs as KUBERNETES_SERVICE_HOST/PORT here, with no kube-proxy.
+   */
+  apiserverForPods: { host: string; port: number };
   registryBytesPerSecond: number;
   containerdSocket: string;
   /** Reference → manifest digest of every test image pushed to the registry. */
@@ -82,7 +94,8 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
   }
   const layout = realNodeLayout(paths);
   await mkdir(layout.registryBlobs, { recursive: true });
-  const [registry, registryThrottled, kubelet, kubeletHealthz] = (await freeLoopbackPorts(4)) as [
+  const [registry, registryThrottled, kubelet, kubeletHealthz, forward] = (await freeLoopbackPorts(5)) as [
+    number,
     number,
     number,
     number,
@@ -93,6 +106,7 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
     enabled: true,
     nodeName: REAL_NODE_NAME,
     ports: { registry, registryThrottled, kubelet, kubeletHealthz },
+    apiserverForPods: { host: layout.gateway, port: forward },
     registryBytesPerSecond: bytesPerSecond,
     containerdSocket: layout.containerdSocket,
     images: {},
@@ -113,6 +127,16 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
   );
   log(
     `registry on 127.0.0.1:${registry}, pulls throttled to ${(bytesPerSecond / 1e6).toFixed(0)} MB/s on :${registryThrottled}`,
+  );
+
+  await createBridge(layout);
+  await startAndWait(
+    paths,
+    apiserverForwardProcess(paths, state.apiserverForPods, Number(new URL(options.apiserver).port)),
+    `https://${layout.gateway}:${forward}/readyz`,
+    log,
+    // Verified as pods verify it: the plane's CA, the bridge address among the certificate's IPs.
+    { ca: await readFile(join(paths.pki, "ca.crt")) },
   );
 
   const images = pushImages(binDir, registry, state.largeImageMib, log);
@@ -178,6 +202,38 @@ function registryProcess(binDir: string, layout: RealNodeLayout, port: number): 
   };
 }
 
+function apiserverForwardProcess(
+  paths: ClusterPaths,
+  listen: { host: string; port: number },
+  apiserverPort: number,
+): ProcessSpec {
+  return {
+    name: "apiserver-forward",
+    command: process.execPath,
+    args: [
+      APISERVER_FORWARD,
+      `--listen=${listen.host}:${listen.port}`,
+      `--target=${apiserverPort}`,
+      `--plane=${paths.root}`,
+    ],
+  };
+}
+
+/**
+ * The pods' bridge, made before the first pod so the apiserver forwarder can listen on its
+ * address. The CNI bridge plugin (`isGateway`) takes an existing bridge that already holds the
+ * gateway address as it is.
+ */
+async function createBridge(layout: RealNodeLayout): Promise<void> {
+  const ip = (...args: string[]) => execFileAsync("ip", args);
+  if (!existsSync(`/sys/class/net/${layout.bridge}`))
+    await ip("link", "add", "name", layout.bridge, "type", "bridge");
+  const { stdout } = await ip("-4", "-o", "addr", "show", "dev", layout.bridge);
+  if (!stdout.includes(` ${layout.gateway}/`))
+    await ip("addr", "add", `${layout.gateway}/24`, "dev", layout.bridge);
+  await ip("link", "set", layout.bridge, "up");
+}
+
 function throttleProcess(
   paths: ClusterPaths,
   target: number,
@@ -202,10 +258,11 @@ async function startAndWait(
   spec: ProcessSpec,
   healthUrl: string,
   log: Progress,
+  tls?: TlsClient,
 ): Promise<void> {
   const pid = await startProcess(paths, spec);
   const logFile = join(paths.logs, `${spec.name}.log`);
-  await waitUntil(async () => ((await isHealthy(healthUrl)) ? true : undefined), {
+  await waitUntil(async () => ((await isHealthy(healthUrl, tls)) ? true : undefined), {
     what: `${spec.name} to answer ${healthUrl} (log: ${logFile})`,
     timeoutMs: 90_000,
     stillPossible: async () => {
@@ -328,6 +385,7 @@ export async function stopRealNode(
   // Shims outlive containerd by design; once their containers are gone they have nothing to keep.
   for (const pid of await findOurProcesses(paths, "containerd-shim-runc-v2"))
     await stopProcess(pid, paths, 2_000);
+  await stop("apiserver-forward");
   await stop("registry-throttle");
   await stop("registry");
   await removeCgroups(layout);

@@ -127,14 +127,23 @@ describe.skipIf(realNodeTurnedOff)("on the real node", () => {
 
     // What each one runs: the sleeper, copied in by the init container (the images have no shell).
     for (const name of containers) {
-      const { stdout } = await execFileAsync(kubectlPath(), [
-        `--kubeconfig=${kubeconfigPath()}`,
-        "logs",
-        `--namespace=${releaseNamespace}`,
-        pod.metadata?.name ?? "",
-        `--container=${name}`,
-      ]);
-      expect(stdout).toContain("prepull-sleep: holding the image; exits on SIGTERM");
+      // The container runs before its first line reaches the log file: wait for the line.
+      const logs = async () =>
+        (
+          await execFileAsync(kubectlPath(), [
+            `--kubeconfig=${kubeconfigPath()}`,
+            "logs",
+            `--namespace=${releaseNamespace}`,
+            pod.metadata?.name ?? "",
+            `--container=${name}`,
+          ])
+        ).stdout;
+      const line = "prepull-sleep: holding the image; exits on SIGTERM";
+      const stdout = await waitFor(`${name}'s log line`, async () => {
+        const text = await logs();
+        return text.includes(line) ? text : undefined;
+      });
+      expect(stdout).toContain(line);
     }
     await waitFor('status "2 images: 1/1 nodes ready"', async () =>
       (await statusOf(namespace, "tools")) === "2 images: 1/1 nodes ready" ? true : undefined,

@@ -50,6 +50,7 @@ export function replicaSettings(
       renewPeriodSeconds: 2,
       renewDeadlineSeconds: 4,
       retryPeriodSeconds: 1,
+      requestTimeoutSeconds: 2,
       ...overrides.leaderElection,
     },
   };

@@ -44,7 +44,9 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
   const logger = options.logger.child({ component: "reconciler" });
   const namespace = settings.prepull.namespace;
   const labels = ownedLabels(settings.prepull);
-  const rest = createKubeRest(kubeConfig);
+  const rest = createKubeRest(kubeConfig, {
+    requestTimeoutMs: settings.leaderElection.requestTimeoutSeconds * 1000,
+  });
   const metrics = createReconcilerMetrics(registry, { imageNames: settings.metricsImageNames });
   for (const op of WRITE_OPS) {
     // Present from the start at 0, so a rate() over them is defined before the first write.
@@ -68,6 +70,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
       renewPeriodSeconds: settings.leaderElection.renewPeriodSeconds,
       renewDeadlineSeconds: settings.leaderElection.renewDeadlineSeconds,
       retryPeriodSeconds: settings.leaderElection.retryPeriodSeconds,
+      requestTimeoutSeconds: settings.leaderElection.requestTimeoutSeconds,
     },
     onStartedLeading: () => {
       metrics.leader.set(1);

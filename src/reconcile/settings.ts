@@ -91,6 +91,7 @@ export function reconcilerSettingsFrom(config: Config, self: ProcessIdentity): R
             ],
           }
         : {}),
+      podRequests: { cpu: config.podCpu, memory: config.podMemory },
     },
     metricsImageNames: config.metricsImageNames,
     tolerationPolicy: {

@@ -29,9 +29,10 @@ describe("reconcilerSettingsFrom", () => {
         sleeperImage: "ghcr.io/prepull/prepull:0.1.0",
         sleeperPath: "/usr/local/bin/prepull-sleep",
         maxUnavailable: "100%",
-        maxImagesPerDaemonSet: 0,
+        maxImagesPerDaemonSet: 100,
         mirrorPullSecrets: false,
-        resources: { cpu: "1m", memory: "8Mi" },
+        resources: { cpu: "100m", memory: "32Mi" },
+        podRequests: { cpu: "1m", memory: "16Mi" },
       },
       metricsImageNames: false,
       tolerationPolicy: {
@@ -80,6 +81,7 @@ describe("reconcilerSettingsFrom", () => {
       maxImagesPerDaemonSet: 4,
       mirrorPullSecrets: true,
       resources: { cpu: "5m", memory: "16Mi" },
+      podRequests: { cpu: "1m", memory: "16Mi" },
     });
     expect(settings.excludedNamespaces).toEqual(["ci", "sandbox"]);
     expect(settings.resyncSeconds).toBe(120);

@@ -18,16 +18,13 @@ import { DNS_LABEL, settings } from "./support/settings.ts";
 function effectivePodRequests(
   init: readonly ContainerManifest[],
   containers: readonly ContainerManifest[],
-): { cpu: bigint; memory: bigint } {
-  const milli = (q: string) => parseQuantity(q)?.milli ?? Number.NaN;
-  const total = (resource: "cpu" | "memory") => {
-    const sum = containers.reduce((acc, c) => acc + BigInt(milli(c.resources.requests[resource])), 0n);
-    const initMax = init.reduce((acc, c) => {
-      const value = BigInt(milli(c.resources.requests[resource]));
-      return value > acc ? value : acc;
-    }, 0n);
-    return sum > initMax ? sum : initMax;
-  };
+): { cpu: number; memory: number } {
+  const milli = (q: string) => Number(parseQuantity(q)?.milli ?? Number.NaN);
+  const total = (resource: "cpu" | "memory") =>
+    Math.max(
+      containers.reduce((sum, c) => sum + milli(c.resources.requests[resource]), 0),
+      ...init.map((c) => milli(c.resources.requests[resource])),
+    );
   return { cpu: total("cpu"), memory: total("memory") };
 }
 
@@ -300,8 +297,8 @@ describe("daemonSetManifest", () => {
     }).spec.template.spec;
     expect(spec.containers).toHaveLength(count);
     expect(effectivePodRequests(spec.initContainers, spec.containers)).toEqual({
-      cpu: 1n, // millicores
-      memory: 16n * 1024n * 1024n * 1000n, // millibytes
+      cpu: 1, // millicores
+      memory: 16 * 1024 * 1024 * 1000, // millibytes
     });
   });
 

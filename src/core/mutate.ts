@@ -10,6 +10,7 @@ import {
   isJsonObject,
   isOptedIn,
   type JsonObject,
+  OWN_ANNOTATION_PREFIX,
   podSpecOf,
   type WorkloadKind,
   workloadKindOf,
@@ -29,8 +30,6 @@ export interface MutationResult {
 
 /** Records which image set admission last saw, so a change of images is visible on the object. */
 export const TRACKED_IMAGES_ANNOTATION = "prepull.dev/images";
-/** Annotations under this prefix are prepull's own (the images digest, the status). */
-export const OWN_ANNOTATION_PREFIX = "prepull.dev/";
 
 /** Decide one admission request. Never throws, whatever shape the request has. */
 export function mutate(request: AdmissionRequest): MutationResult {

@@ -55,6 +55,8 @@ export interface KubeRestOptions {
    * 300 s, longer than any lease: a hung request must never outlive a leader's renew deadline.
    */
   requestTimeoutMs?: number;
+  /** Called once per request when it ends (watches are not requests here), for a counter. */
+  onRequest?: (method: keyof typeof HttpMethod, outcome: "ok" | "error") => void;
 }
 
 export interface KubeRest {
@@ -88,6 +90,21 @@ export function createKubeRest(kubeConfig: KubeConfig, clientOptions: KubeRestOp
     method: keyof typeof HttpMethod,
     path: string,
     options: RequestOptions = {},
+  ): Promise<JsonObject> {
+    try {
+      const body = await send(method, path, options);
+      clientOptions.onRequest?.(method, "ok");
+      return body;
+    } catch (error) {
+      clientOptions.onRequest?.(method, "error");
+      throw error;
+    }
+  }
+
+  async function send(
+    method: keyof typeof HttpMethod,
+    path: string,
+    options: RequestOptions,
   ): Promise<JsonObject> {
     const context = new RequestContext(`${server}${path}`, HttpMethod[method]);
     for (const [key, value] of Object.entries(options.query ?? {})) {

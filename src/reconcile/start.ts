@@ -44,10 +44,11 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
   const logger = options.logger.child({ component: "reconciler" });
   const namespace = settings.prepull.namespace;
   const labels = ownedLabels(settings.prepull);
+  const metrics = createReconcilerMetrics(registry, { imageNames: settings.metricsImageNames });
   const rest = createKubeRest(kubeConfig, {
     requestTimeoutMs: settings.leaderElection.requestTimeoutSeconds * 1000,
+    onRequest: (method, outcome) => metrics.apiRequests.inc({ method, outcome }),
   });
-  const metrics = createReconcilerMetrics(registry, { imageNames: settings.metricsImageNames });
   for (const op of WRITE_OPS) {
     // Present from the start at 0, so a rate() over them is defined before the first write.
     metrics.daemonSetWrites.inc({ op }, 0);

@@ -40,7 +40,8 @@ export function replicaSettings(
       maxUnavailable: "100%",
       maxImagesPerDaemonSet: 0,
       mirrorPullSecrets: false,
-      resources: { cpu: "1m", memory: "8Mi" },
+      resources: { cpu: "100m", memory: "32Mi" },
+      podRequests: { cpu: "1m", memory: "16Mi" },
       ...overrides.prepull,
     },
     leaderElection: {

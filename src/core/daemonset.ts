@@ -27,7 +27,7 @@
 import { compareStrings, hexBit, sha256Hex } from "./hash.ts";
 import type { NodeSelectorRequirement, Placement, Toleration } from "./placement.ts";
 import { canonicalPlacement } from "./placement.ts";
-import { canonicalQuantity } from "./quantity.ts";
+import { canonicalQuantity, compareQuantities } from "./quantity.ts";
 
 export interface PrepullSettings {
   /** The release namespace: every DaemonSet and mirrored Secret lives here. */
@@ -350,7 +350,7 @@ export function daemonSetManifest(input: DaemonSetInput): DaemonSetManifest {
         INIT_CONTAINER_NAME,
         settings.sleeperImage,
         [settings.sleeperPath, "install", SLEEP_BINARY],
-        storedResources(settings.podRequests ?? DEFAULT_POD_REQUESTS),
+        initRequests(settings.podRequests ?? DEFAULT_POD_REQUESTS, limits),
         false,
       ),
     ],
@@ -416,6 +416,18 @@ function tolerationManifest(t: Toleration): ManifestToleration {
     operator: t.operator,
     ...(t.value !== "" ? { value: t.value } : {}),
     ...(t.effect !== "" ? { effect: t.effect } : {}),
+  };
+}
+
+/**
+ * The pod's requests, capped at the container limits: the apiserver refuses a request above its
+ * limit (config.ts refuses such settings; this covers settings built without it).
+ */
+function initRequests(requests: ResourceList, limits: ResourceList): ResourceList {
+  const stored = storedResources(requests);
+  return {
+    cpu: compareQuantities(stored.cpu, limits.cpu) > 0 ? limits.cpu : stored.cpu,
+    memory: compareQuantities(stored.memory, limits.memory) > 0 ? limits.memory : stored.memory,
   };
 }
 

@@ -302,6 +302,21 @@ describe("daemonSetManifest", () => {
     });
   });
 
+  it("caps the pod's requests at the limits when settings built without config.ts exceed them", () => {
+    const spec = daemonSetManifest({
+      name: "prepull-x",
+      placementKey: "x",
+      placement: placementOf({}),
+      images: ["a"],
+      pullSecrets: [],
+      settings: { ...settings, resources: { cpu: "1m", memory: "8Mi" }, podRequests: undefined },
+    }).spec.template.spec;
+    expect(spec.initContainers[0]?.resources).toEqual({
+      requests: { cpu: "1m", memory: "8Mi" },
+      limits: { cpu: "1m", memory: "8Mi" },
+    });
+  });
+
   it("writes quantities the way the apiserver stores them", () => {
     const spec = daemonSetManifest({
       name: "prepull-x",

@@ -59,6 +59,8 @@ export function replicaSettings(
 
 export interface Replica {
   identity: string;
+  /** The child process's pid, for reading its memory from /proc. */
+  pid: number;
   metricsUrl: string;
   output(): string;
   state(): Promise<{ ready: boolean; leader: boolean }>;
@@ -101,6 +103,7 @@ export async function spawnReplica(kubeconfig: string, settings: ReconcilerSetti
   };
   return {
     identity: settings.leaderElection.identity,
+    pid: child.pid ?? 0,
     metricsUrl,
     output: () => output,
     state: async () => {

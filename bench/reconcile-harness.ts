@@ -65,6 +65,8 @@ export interface Replica {
   output(): string;
   state(): Promise<{ ready: boolean; leader: boolean }>;
   metrics(): Promise<string>;
+  /** process.memoryUsage() of the replica right after a full garbage collection. */
+  heap(): Promise<{ rss: number; heapUsed: number; external: number; arrayBuffers: number }>;
   /** SIGKILL: no lease release, no goodbye. */
   kill(): Promise<void>;
   /** SIGTERM: releases the lease. */
@@ -78,7 +80,8 @@ export interface Replica {
 }
 
 export async function spawnReplica(kubeconfig: string, settings: ReconcilerSettings): Promise<Replica> {
-  const child = spawn(process.execPath, [REPLICA], {
+  // --expose-gc: GET /heap measures live memory after a full collection.
+  const child = spawn(process.execPath, ["--expose-gc", REPLICA], {
     env: { ...process.env, KUBECONFIG: kubeconfig, REPLICA_SETTINGS: JSON.stringify(settings) },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -113,6 +116,7 @@ export async function spawnReplica(kubeconfig: string, settings: ReconcilerSetti
       return { ready: record.ready === true, leader: record.leader === true };
     },
     metrics: async () => (await fetch(metricsUrl)).text(),
+    heap: async () => (await (await fetch(`${base}/heap`)).json()) as Awaited<ReturnType<Replica["heap"]>>,
     kill: () => signal(child, "SIGKILL"),
     stop: async () => {
       // A frozen process would never act on SIGTERM.

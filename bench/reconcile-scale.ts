@@ -144,6 +144,7 @@ try {
     const unannotated = Number(values.unannotated);
     await sleep(5_000);
     const before = rssBytes(replica.pid);
+    const heapBefore = (await replica.heap()).heapUsed;
     const started = performance.now();
     await createDeployments(annotated + unannotated, (i) => ({
       name: `w-${i}`,
@@ -162,10 +163,12 @@ try {
     const daemonSets = await settled(replica, baseDesired + 1);
     const converged = performance.now();
     await sleep(10_000);
+    const heapAfter = (await replica.heap()).heapUsed;
     const after = rssBytes(replica.pid);
     console.log(
       `memory: ${annotated} annotated + ${unannotated} unannotated Deployments (2 images each, ${daemonSets} DaemonSets): ` +
         `RSS ${mib(before)} → ${mib(after)}, ${((after - before) / MiB / (annotated + unannotated)).toFixed(4)} MiB per workload; ` +
+        `live heap after GC ${mib(heapBefore)} → ${mib(heapAfter)}, ${((heapAfter - heapBefore) / 1024 / (annotated + unannotated)).toFixed(1)} KiB per workload; ` +
         `created in ${((created - started) / 1000).toFixed(1)} s, settled ${((converged - created) / 1000).toFixed(1)} s later`,
     );
 

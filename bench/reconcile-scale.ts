@@ -111,6 +111,21 @@ async function settled(replica: { metrics(): Promise<string> }, minDesired: numb
   );
 }
 
+/** Waits until no DaemonSet or status write happened for 15 s: the rate-limited status drains. */
+async function quiescent(replica: { metrics(): Promise<string> }): Promise<void> {
+  const writes = async () => {
+    const text = await replica.metrics();
+    return metric(text, "prepull_daemonset_writes_total") + metric(text, "prepull_status_writes_total");
+  };
+  let last = await writes();
+  for (let still = 0; still < 3; ) {
+    await sleep(5_000);
+    const now = await writes();
+    still = now === last ? still + 1 : 0;
+    last = now;
+  }
+}
+
 /** Scheduler's view of a pod's requests: max(sum of containers, largest init container). */
 function podRequests(pod: V1Pod): { cpu: number; memory: number } {
   const milli = (q: string | undefined) => Number(parseQuantity(q ?? "0")?.milli ?? 0n);
@@ -172,6 +187,7 @@ try {
         `created in ${((created - started) / 1000).toFixed(1)} s, settled ${((converged - created) / 1000).toFixed(1)} s later`,
     );
 
+    await quiescent(replica);
     const quietStart = metric(await replica.metrics(), "prepull_api_requests_total");
     const byMethodStart = await replica.metrics();
     await sleep(60_000);

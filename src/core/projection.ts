@@ -42,7 +42,7 @@ const CONTAINER_KEPT = ["name", "image", "imagePullPolicy"] as const;
 
 export function workloadProjection(kind: WorkloadKind, object: JsonObject): JsonObject {
   const metadata = projectedMetadata(object);
-  const out: JsonObject = { apiVersion: object.apiVersion, kind: object.kind, metadata };
+  const out: JsonObject = { ...pick(object, ["apiVersion", "kind"]), metadata };
   if (!isOptedIn(object)) return out;
   const template = WORKLOAD_KINDS[kind].templatePath;
   let node: unknown = object;
@@ -56,10 +56,16 @@ export function workloadProjection(kind: WorkloadKind, object: JsonObject): Json
   return out;
 }
 
+/** The listed fields that are present; absent ones stay absent rather than become undefined. */
+function pick(object: JsonObject, keys: readonly string[]): JsonObject {
+  const out: JsonObject = {};
+  for (const key of keys) if (object[key] !== undefined) out[key] = object[key];
+  return out;
+}
+
 function projectedMetadata(object: JsonObject): JsonObject {
   const metadata = isJsonObject(object.metadata) ? object.metadata : {};
-  const out: JsonObject = {};
-  for (const key of METADATA_KEPT) if (metadata[key] !== undefined) out[key] = metadata[key];
+  const out = pick(metadata, METADATA_KEPT);
   const annotations = Object.fromEntries(
     Object.entries(annotationsOf(object)).filter(
       ([key]) => key === OPT_IN_ANNOTATION || key.startsWith(OWN_ANNOTATION_PREFIX),
@@ -70,17 +76,13 @@ function projectedMetadata(object: JsonObject): JsonObject {
 }
 
 function projectedPodSpec(spec: JsonObject): JsonObject {
-  const out: JsonObject = {};
-  for (const key of POD_SPEC_KEPT) if (spec[key] !== undefined) out[key] = spec[key];
+  const out = pick(spec, POD_SPEC_KEPT);
   for (const list of CONTAINER_LISTS) {
     const containers = spec[list];
     if (!Array.isArray(containers)) continue;
-    out[list] = containers.map((container: unknown) => {
-      if (!isJsonObject(container)) return container;
-      const kept: JsonObject = {};
-      for (const key of CONTAINER_KEPT) if (container[key] !== undefined) kept[key] = container[key];
-      return kept;
-    });
+    out[list] = containers.map((container: unknown) =>
+      isJsonObject(container) ? pick(container, CONTAINER_KEPT) : container,
+    );
   }
   return out;
 }

@@ -262,6 +262,10 @@ try {
     for (const [node, r] of nodes)
       console.log(`  ${node}: ${r.pods} pre-pull pods reserve ${r.cpu}m CPU, ${mib(r.memory)}`);
   }
+} catch (error) {
+  // The replica's own log says why it stopped answering, if it did.
+  console.error(`replica output (last 4 KiB):\n${replica.output().slice(-4096)}`);
+  throw error;
 } finally {
   await replica.stop();
   for (const name of [release, workloads]) await core.deleteNamespace({ name }).catch(() => {});

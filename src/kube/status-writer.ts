@@ -120,8 +120,10 @@ export class StatusWriter {
       // failing (a refusal that does not pass would otherwise trigger a reconcile every 5 s).
       this.#failedPublications++;
       const retryInMs = Math.min(RETRY_MAX_MS, RETRY_MS * 2 ** (this.#failedPublications - 1));
+      // Counts only: each write's error was logged where it failed, and with ten thousand
+      // workloads an aggregate of every error (stacks included) is megabytes per line.
       this.#options.logger.warn(
-        { err: new AggregateError(failures), retryInMs, consecutiveFailures: this.#failedPublications },
+        { failedSteps: failures.length, retryInMs, consecutiveFailures: this.#failedPublications },
         "status publication incomplete",
       );
       this.#options.requestLater(retryInMs);
@@ -152,7 +154,7 @@ export class StatusWriter {
       } catch (error) {
         if (isGone(error)) return;
         failures.push(error);
-        this.#options.logger.error({ err: error, workload: status.id }, "status write failed");
+        this.#options.logger.error({ reason: messageOf(error), workload: status.id }, "status write failed");
       }
     });
     for (const id of this.#reported.keys()) if (!seen.has(id)) this.#reported.delete(id);
@@ -178,7 +180,10 @@ export class StatusWriter {
         if (error instanceof KubeApiError && error.status === 404) continue;
         // One refused clean-up does not stop the others.
         failures.push(error);
-        this.#options.logger.error({ err: error, workload: workloadId(key) }, "status clean-up failed");
+        this.#options.logger.error(
+          { reason: messageOf(error), workload: workloadId(key) },
+          "status clean-up failed",
+        );
       }
     }
     if (failures.length > 0)
@@ -283,6 +288,11 @@ function isGone(error: unknown): boolean {
   return (
     error.status === 404 || (error.status === 403 && error.message.includes("because it is being terminated"))
   );
+}
+
+/** One line per failed write, without a stack: thousands of workloads may fail together. */
+function messageOf(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 function annotationOf(object: JsonObject): string | undefined {

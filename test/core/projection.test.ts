@@ -73,6 +73,8 @@ describe("workloadProjection", () => {
             nodeSelector: { pool: "gpu" },
             tolerations: [{ key: "nvidia.com/gpu", operator: "Exists" }],
             imagePullSecrets: [{ name: "regcred" }],
+            // Its imagePullSecrets count too (issue 9's ServiceAccount pull secrets).
+            serviceAccountName: "web",
             initContainers: [{ name: "migrate", image: "busybox:1.36" }],
             containers: [{ name: "web", image: "nginx:1.25", imagePullPolicy: "IfNotPresent" }],
           },

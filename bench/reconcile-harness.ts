@@ -40,7 +40,8 @@ export function replicaSettings(
       maxUnavailable: "100%",
       maxImagesPerDaemonSet: 0,
       mirrorPullSecrets: false,
-      resources: { cpu: "1m", memory: "8Mi" },
+      resources: { cpu: "100m", memory: "32Mi" },
+      podRequests: { cpu: "1m", memory: "16Mi" },
       ...overrides.prepull,
     },
     leaderElection: {
@@ -50,6 +51,7 @@ export function replicaSettings(
       renewPeriodSeconds: 2,
       renewDeadlineSeconds: 4,
       retryPeriodSeconds: 1,
+      requestTimeoutSeconds: 2,
       ...overrides.leaderElection,
     },
   };
@@ -57,10 +59,14 @@ export function replicaSettings(
 
 export interface Replica {
   identity: string;
+  /** The child process's pid, for reading its memory from /proc. */
+  pid: number;
   metricsUrl: string;
   output(): string;
   state(): Promise<{ ready: boolean; leader: boolean }>;
   metrics(): Promise<string>;
+  /** process.memoryUsage() of the replica right after a full garbage collection. */
+  heap(): Promise<{ rss: number; heapUsed: number; external: number; arrayBuffers: number }>;
   /** SIGKILL: no lease release, no goodbye. */
   kill(): Promise<void>;
   /** SIGTERM: releases the lease. */
@@ -74,7 +80,8 @@ export interface Replica {
 }
 
 export async function spawnReplica(kubeconfig: string, settings: ReconcilerSettings): Promise<Replica> {
-  const child = spawn(process.execPath, [REPLICA], {
+  // --expose-gc: GET /heap measures live memory after a full collection.
+  const child = spawn(process.execPath, ["--expose-gc", REPLICA], {
     env: { ...process.env, KUBECONFIG: kubeconfig, REPLICA_SETTINGS: JSON.stringify(settings) },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -99,6 +106,7 @@ export async function spawnReplica(kubeconfig: string, settings: ReconcilerSetti
   };
   return {
     identity: settings.leaderElection.identity,
+    pid: child.pid ?? 0,
     metricsUrl,
     output: () => output,
     state: async () => {
@@ -108,6 +116,7 @@ export async function spawnReplica(kubeconfig: string, settings: ReconcilerSetti
       return { ready: record.ready === true, leader: record.leader === true };
     },
     metrics: async () => (await fetch(metricsUrl)).text(),
+    heap: async () => (await (await fetch(`${base}/heap`)).json()) as Awaited<ReturnType<Replica["heap"]>>,
     kill: () => signal(child, "SIGKILL"),
     stop: async () => {
       // A frozen process would never act on SIGTERM.

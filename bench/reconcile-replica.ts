@@ -4,7 +4,7 @@
 //   KUBECONFIG=... REPLICA_SETTINGS='<ReconcilerSettings as JSON>' node bench/reconcile-replica.ts
 //
 // Prints one line `metrics http://127.0.0.1:<port>/metrics` once listening (GET /state answers
-// {"ready":bool,"leader":bool}); SIGTERM stops the reconciler (releasing the lease) and exits.
+// {"ready":bool,"leader":bool}, GET /heap process.memoryUsage() after a collection); SIGTERM stops the reconciler (releasing the lease) and exits.
 import { createServer } from "node:http";
 import { KubeConfig } from "@kubernetes/client-node";
 import { Registry } from "prom-client";
@@ -39,6 +39,15 @@ const server = createServer((request, response) => {
       (text) => response.writeHead(200, { "content-type": registry.contentType }).end(text),
       (error: unknown) => response.writeHead(500).end(String(error)),
     );
+    return;
+  }
+  if (request.url === "/heap") {
+    // After a full collection when the replica runs with --expose-gc: live memory, not garbage
+    // the last burst left for a later collection.
+    (globalThis as { gc?: () => void }).gc?.();
+    response
+      .writeHead(200, { "content-type": "application/json" })
+      .end(JSON.stringify(process.memoryUsage()));
     return;
   }
   if (request.url === "/state") {

@@ -8,6 +8,7 @@ import {
   DEFAULT_GATE_TAINT_KEY,
   type GateTaintEffect,
 } from "./core/node-gate.ts";
+import { canonicalQuantity, compareQuantities } from "./core/quantity.ts";
 
 /** A configuration problem, reported as one line that starts with the setting's name. */
 export class ConfigError extends Error {
@@ -179,7 +180,11 @@ function maxUnavailable(raw: string | undefined, name: string): string {
   return text;
 }
 
-/** A positive Kubernetes resource quantity: decimal with an SI or binary suffix, no exponent. */
+/**
+ * A positive Kubernetes resource quantity: decimal with an SI or binary suffix, no exponent, whole
+ * milli-units. Returned the way the apiserver stores it ("0.01" → "10m"), so the DaemonSets
+ * prepull writes compare equal to the stored ones.
+ */
 function quantity(kind: "cpu" | "memory") {
   const suffixes = kind === "cpu" ? "m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei" : "k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei";
   const pattern = new RegExp(`^(\\d+(\\.\\d+)?|\\.\\d+)(${suffixes})?$`);
@@ -187,13 +192,14 @@ function quantity(kind: "cpu" | "memory") {
   return (raw: string | undefined, name: string): string => {
     const text = required(raw, name);
     const match = pattern.exec(text);
-    if (match === null || Number(match[1]) <= 0) {
+    const stored = canonicalQuantity(text);
+    if (match === null || Number(match[1]) <= 0 || stored === undefined) {
       throw new ConfigError(
         name,
         `must be a ${kind} quantity above 0 such as ${example}, got ${JSON.stringify(text)}`,
       );
     }
-    return text;
+    return stored;
   };
 }
 
@@ -359,9 +365,10 @@ export const SETTINGS = {
   }),
   maxImagesPerDaemonSet: setting({
     name: "PREPULL_MAX_IMAGES_PER_DAEMONSET",
-    default: "0",
-    description: "At most this many images per pre-pull DaemonSet (0: no limit)",
-    parse: integer(0, 1000),
+    default: "100",
+    description:
+      "At most this many images per pre-pull DaemonSet; more are sharded. At most 250 keeps every DaemonSet and its pods well under the apiserver's 1.5 MiB object limit",
+    parse: integer(1, 250),
   }),
   maxUnavailable: setting({
     name: "PREPULL_MAX_UNAVAILABLE",
@@ -416,16 +423,32 @@ export const SETTINGS = {
     description: "Comma-separated Secrets in POD_NAMESPACE for pulling PREPULL_SLEEPER_IMAGE",
     parse: nameList(isSubdomain, "Secret names"),
   }),
+  podCpu: setting({
+    name: "PREPULL_POD_CPU",
+    default: "1m",
+    description:
+      "CPU each pre-pull pod reserves on its node whatever its image count (its init container's request; image containers request 0)",
+    parse: quantity("cpu"),
+  }),
+  podMemory: setting({
+    name: "PREPULL_POD_MEMORY",
+    default: "16Mi",
+    description:
+      "Memory each pre-pull pod reserves on its node whatever its image count (its init container's request; image containers request 0)",
+    parse: quantity("memory"),
+  }),
   containerCpu: setting({
     name: "PREPULL_CONTAINER_CPU",
-    default: "1m",
-    description: "CPU request and limit of every container of the pre-pull DaemonSets (they only sleep)",
+    default: "100m",
+    description:
+      "CPU limit of every container of the pre-pull DaemonSets; at least PREPULL_POD_CPU (a tighter limit slows container start)",
     parse: quantity("cpu"),
   }),
   containerMemory: setting({
     name: "PREPULL_CONTAINER_MEMORY",
-    default: "8Mi",
-    description: "Memory request and limit of every container of the pre-pull DaemonSets",
+    default: "32Mi",
+    description:
+      "Memory limit of every container of the pre-pull DaemonSets; at least PREPULL_POD_MEMORY and above runc's start-up peak (OOM reported at 10Mi)",
     parse: quantity("memory"),
   }),
   leaseDurationSeconds: setting({
@@ -532,6 +555,19 @@ function checkTogether(config: Config): void {
       SETTINGS.metricsPort.name,
       `must differ from ${SETTINGS.port.name} (${config.port})`,
     );
+  }
+  // The init container requests the pod's share and is limited like every container; the
+  // apiserver refuses a request above its limit.
+  for (const [request, limit] of [
+    ["podCpu", "containerCpu"],
+    ["podMemory", "containerMemory"],
+  ] as const) {
+    if (compareQuantities(config[request], config[limit]) > 0) {
+      throw new ConfigError(
+        SETTINGS[request].name,
+        `must be at most ${SETTINGS[limit].name} (${config[limit]}), got ${config[request]}`,
+      );
+    }
   }
   if (config.leaseRenewSeconds >= config.leaseDurationSeconds) {
     throw new ConfigError(

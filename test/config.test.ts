@@ -62,7 +62,7 @@ describe("loadConfig", () => {
       reconciler: true,
       excludedNamespaces: [],
       resyncSeconds: 300,
-      maxImagesPerDaemonSet: 0,
+      maxImagesPerDaemonSet: 100,
       maxUnavailable: "100%",
       mirrorPullSecrets: false,
       toleratedTaints: ["*"],
@@ -71,8 +71,10 @@ describe("loadConfig", () => {
       sleeperImage: "ghcr.io/prepull/prepull:0.1.0",
       sleeperPath: "/usr/local/bin/prepull-sleep",
       sleeperPullSecrets: [],
-      containerCpu: "1m",
-      containerMemory: "8Mi",
+      podCpu: "1m",
+      podMemory: "16Mi",
+      containerCpu: "100m",
+      containerMemory: "32Mi",
       leaseDurationSeconds: 15,
       leaseRenewSeconds: 5,
       nodeGate: false,
@@ -85,7 +87,7 @@ describe("loadConfig", () => {
   it("reads what the chart renders: empty values count as unset", () => {
     const config = load({
       POD_NAME: "prepull-7d9f-abcde",
-      PREPULL_MAX_IMAGES_PER_DAEMONSET: "0",
+      PREPULL_MAX_IMAGES_PER_DAEMONSET: "100",
       PREPULL_MAX_UNAVAILABLE: "100%",
       PREPULL_MIRROR_PULL_SECRETS: "false",
       PREPULL_EXCLUDED_NAMESPACES: "",
@@ -159,9 +161,14 @@ describe("loadConfig", () => {
     [{ METRICS_PORT: "9090" }, [], "metricsPort", 9090],
     [{ METRICS_AUTH: "off" }, [], "metricsAuth", false],
     [{ PREPULL_METRICS_IMAGE_NAMES: "true" }, [], "metricsImageNames", true],
-    [{ PREPULL_CONTAINER_CPU: "0.005" }, [], "containerCpu", "0.005"],
+    // Stored the way the apiserver stores quantities, so written DaemonSets compare equal.
+    [{ PREPULL_CONTAINER_CPU: "0.005" }, [], "containerCpu", "5m"],
+    [{ PREPULL_CONTAINER_CPU: "0.1" }, [], "containerCpu", "100m"],
+    [{ PREPULL_CONTAINER_MEMORY: "1024Mi" }, [], "containerMemory", "1Gi"],
+    [{ PREPULL_POD_MEMORY: "0.5Gi", PREPULL_CONTAINER_MEMORY: "1Gi" }, [], "podMemory", "512Mi"],
+    [{ PREPULL_POD_CPU: "5m" }, [], "podCpu", "5m"],
     [{ PREPULL_CONTAINER_CPU: "10m" }, [], "containerCpu", "10m"],
-    [{ PREPULL_CONTAINER_MEMORY: "16M" }, [], "containerMemory", "16M"],
+    [{ PREPULL_CONTAINER_MEMORY: "64M" }, [], "containerMemory", "64M"],
     [
       { PREPULL_LEASE_DURATION_SECONDS: "6", PREPULL_LEASE_RENEW_SECONDS: "2" },
       [],
@@ -220,12 +227,33 @@ describe("loadConfig", () => {
     [
       { PREPULL_MAX_IMAGES_PER_DAEMONSET: "-1" },
       [],
-      'PREPULL_MAX_IMAGES_PER_DAEMONSET: must be an integer from 0 to 1000, got "-1"',
+      'PREPULL_MAX_IMAGES_PER_DAEMONSET: must be an integer from 1 to 250, got "-1"',
     ],
     [
       { PREPULL_MAX_IMAGES_PER_DAEMONSET: "2.5" },
       [],
-      'PREPULL_MAX_IMAGES_PER_DAEMONSET: must be an integer from 0 to 1000, got "2.5"',
+      'PREPULL_MAX_IMAGES_PER_DAEMONSET: must be an integer from 1 to 250, got "2.5"',
+    ],
+    // 0 no longer means unlimited: one DaemonSet of thousands of images passes etcd's 1.5 MiB.
+    [
+      { PREPULL_MAX_IMAGES_PER_DAEMONSET: "0" },
+      [],
+      'PREPULL_MAX_IMAGES_PER_DAEMONSET: must be an integer from 1 to 250, got "0"',
+    ],
+    [
+      { PREPULL_MAX_IMAGES_PER_DAEMONSET: "251" },
+      [],
+      'PREPULL_MAX_IMAGES_PER_DAEMONSET: must be an integer from 1 to 250, got "251"',
+    ],
+    [
+      { PREPULL_POD_MEMORY: "64Mi" },
+      [],
+      "PREPULL_POD_MEMORY: must be at most PREPULL_CONTAINER_MEMORY (32Mi), got 64Mi",
+    ],
+    [
+      { PREPULL_POD_CPU: "0.5", PREPULL_CONTAINER_CPU: "200m" },
+      [],
+      "PREPULL_POD_CPU: must be at most PREPULL_CONTAINER_CPU (200m), got 500m",
     ],
     ...["0", "0%", "-1", "-10%", "101%", "50.5%", "1.5", "all", "00%", "01"].map(
       (value) =>
@@ -268,7 +296,7 @@ describe("loadConfig", () => {
       [],
       'PREPULL_SLEEPER_PULL_SECRETS: must be a comma-separated list of Secret names, got "not ok"',
     ],
-    ...["0", "0m", "-1m", "1x", "1e3", "m", "1.m"].map(
+    ...["0", "0m", "-1m", "1x", "1e3", "m", "1.m", "0.0001"].map(
       (value) =>
         [
           { PREPULL_CONTAINER_CPU: value },

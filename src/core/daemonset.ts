@@ -12,9 +12,22 @@
 //    until SIGTERM and exits 0 at once on it. So images without a shell work, the image stays in
 //    use by a container (which protects it from kubelet image GC), and an image that cannot be
 //    pulled only fails its own container.
+//
+// What a pod reserves on its node stays constant whatever its image count. Kubernetes fact: a
+// pod's effective request is max(sum of its containers' requests, largest init container request)
+// (plus overhead), and the scheduler places the pod whole. So the pod's requests are carried by
+// the init container alone, and every image container requests 0 explicitly (left unset, a
+// request defaults to the limit). Every container keeps a limit, so one misbehaving sleeper cannot
+// take the node's memory. Limits must clear runc's start-up peak (runc init runs inside the
+// container's cgroup; upstream reports OOM kills at a 10 MiB limit), hence 32Mi by default.
+//
+// The manifest is written the way the apiserver stores it (canonical quantities, no
+// `readOnly: false`, which it drops as a zero value), so comparing it with the stored object
+// after a restart finds no difference when there is none.
 import { compareStrings, hexBit, sha256Hex } from "./hash.ts";
 import type { NodeSelectorRequirement, Placement, Toleration } from "./placement.ts";
 import { canonicalPlacement } from "./placement.ts";
+import { canonicalQuantity, compareQuantities } from "./quantity.ts";
 
 export interface PrepullSettings {
   /** The release namespace: every DaemonSet and mirrored Secret lives here. */
@@ -32,14 +45,21 @@ export interface PrepullSettings {
   /** 0 = unlimited. */
   maxImagesPerDaemonSet: number;
   mirrorPullSecrets: boolean;
-  /** Requests and limits of every container, init included. */
-  resources: { cpu: string; memory: string };
+  /** Limits of every container, init included; image containers request nothing. */
+  resources: ResourceList;
+  /** What each pre-pull pod reserves on its node whatever its image count (the init container's requests). */
+  podRequests?: ResourceList;
   /**
    * Tolerated by every pre-pull pod besides its group's own tolerations: the node gate's startup
    * taint, so the pods pull on a gated node while workload pods stay away.
    */
   extraTolerations?: Toleration[];
 }
+
+/** Each pre-pull pod's reservation when the settings name none: the sleepers only sleep. */
+export const DEFAULT_POD_REQUESTS: ResourceList = { cpu: "1m", memory: "16Mi" };
+/** An image container's requests: nothing, so the pod's total is the init container's. */
+const NO_REQUESTS: ResourceList = { cpu: "0", memory: "0" };
 
 export interface ContainerManifest {
   name: string;
@@ -48,7 +68,8 @@ export interface ContainerManifest {
   command: string[];
   resources: { requests: ResourceList; limits: ResourceList };
   securityContext: ContainerSecurityContext;
-  volumeMounts: { name: string; mountPath: string; readOnly: boolean }[];
+  /** readOnly only when true: the apiserver drops a false (a zero value) when it stores the pod template. */
+  volumeMounts: { name: string; mountPath: string; readOnly?: true }[];
 }
 
 export interface ResourceList {
@@ -268,16 +289,22 @@ export function daemonSetManifest(input: DaemonSetInput): DaemonSetManifest {
     [LABEL_PLACEMENT]: input.placementKey,
     ...selectorLabels,
   });
-  const resources = { cpu: settings.resources.cpu, memory: settings.resources.memory };
-  const container = (name: string, image: string, command: string[], readOnly: boolean) =>
+  const limits = storedResources(settings.resources);
+  const container = (
+    name: string,
+    image: string,
+    command: string[],
+    requests: ResourceList,
+    readOnly: boolean,
+  ) =>
     ({
       name,
       image,
       imagePullPolicy: "IfNotPresent",
       command,
-      resources: { requests: { ...resources }, limits: { ...resources } },
+      resources: { requests: { ...requests }, limits: { ...limits } },
       securityContext: restrictedContainerContext(),
-      volumeMounts: [{ name: BIN_VOLUME, mountPath: BIN_DIR, readOnly }],
+      volumeMounts: [{ name: BIN_VOLUME, mountPath: BIN_DIR, ...(readOnly ? { readOnly: true } : {}) }],
     }) satisfies ContainerManifest;
 
   const pullSecrets = [...new Set([...(settings.sleeperPullSecrets ?? []), ...input.pullSecrets])].sort(
@@ -323,11 +350,12 @@ export function daemonSetManifest(input: DaemonSetInput): DaemonSetManifest {
         INIT_CONTAINER_NAME,
         settings.sleeperImage,
         [settings.sleeperPath, "install", SLEEP_BINARY],
+        initRequests(settings.podRequests ?? DEFAULT_POD_REQUESTS, limits),
         false,
       ),
     ],
     containers: imageContainers(input.images).map((c) =>
-      container(c.container, c.image, [SLEEP_BINARY], true),
+      container(c.container, c.image, [SLEEP_BINARY], NO_REQUESTS, true),
     ),
     volumes: [{ name: BIN_VOLUME, emptyDir: {} }],
   };
@@ -388,6 +416,26 @@ function tolerationManifest(t: Toleration): ManifestToleration {
     operator: t.operator,
     ...(t.value !== "" ? { value: t.value } : {}),
     ...(t.effect !== "" ? { effect: t.effect } : {}),
+  };
+}
+
+/**
+ * The pod's requests, capped at the container limits: the apiserver refuses a request above its
+ * limit (config.ts refuses such settings; this covers settings built without it).
+ */
+function initRequests(requests: ResourceList, limits: ResourceList): ResourceList {
+  const stored = storedResources(requests);
+  return {
+    cpu: compareQuantities(stored.cpu, limits.cpu) > 0 ? limits.cpu : stored.cpu,
+    memory: compareQuantities(stored.memory, limits.memory) > 0 ? limits.memory : stored.memory,
+  };
+}
+
+/** Quantities as the apiserver stores them ("0.01" → "10m"); settings are validated before here. */
+function storedResources(resources: ResourceList): ResourceList {
+  return {
+    cpu: canonicalQuantity(resources.cpu) ?? resources.cpu,
+    memory: canonicalQuantity(resources.memory) ?? resources.memory,
   };
 }
 

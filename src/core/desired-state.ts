@@ -14,6 +14,7 @@
 import type { DaemonSetManifest, PrepullSettings } from "./daemonset.ts";
 import { daemonSetManifest, daemonSetName, imageContainers, shardImages } from "./daemonset.ts";
 import { compareStrings, sha256Hex } from "./hash.ts";
+import { nonLinuxReason } from "./linux-only.ts";
 import type { Placement } from "./placement.ts";
 import { canonicalPlacement, placementKey } from "./placement.ts";
 import type { WorkloadKey } from "./workload.ts";
@@ -59,6 +60,8 @@ export interface WorkloadImages {
   id: string;
   /** Sorted by image; empty when the workload has no images. */
   images: ImageLocation[];
+  /** Set when prepull cannot pre-pull for this workload at all, saying why (for its status). */
+  unsupported?: string;
 }
 
 export interface DesiredState {
@@ -106,12 +109,17 @@ interface Group {
 export function desiredState(input: DesiredStateInput): DesiredState {
   const { settings } = input;
   const groups = new Map<string, Group>();
-  const workloads = new Map<string, { key: WorkloadKey; secrets: Set<string> }>();
+  const workloads = new Map<string, { key: WorkloadKey; secrets: Set<string>; unsupported?: string }>();
 
   for (const tracked of input.workloads) {
     const id = workloadId(tracked.key);
     const entry = workloads.get(id) ?? { key: { ...tracked.key }, secrets: new Set<string>() };
     workloads.set(id, entry);
+    const unsupported = nonLinuxReason(tracked.placement);
+    if (unsupported !== undefined) {
+      entry.unsupported = unsupported;
+      continue;
+    }
     // The same workload twice (should not happen) is merged, so the result stays order-free.
     for (const secret of tracked.pullSecrets) if (secret !== "") entry.secrets.add(secret);
     const images = tracked.images.filter((image) => image !== "");
@@ -187,12 +195,13 @@ export function desiredState(input: DesiredStateInput): DesiredState {
       }))
       .sort((a, b) => compareStrings(a.name, b.name)),
     imagesByWorkload: [...workloads.entries()]
-      .map(([id, { key }]) => ({
+      .map(([id, { key, unsupported }]) => ({
         workload: key,
         id,
         images: (locations.get(id) ?? []).sort(
           (a, b) => compareStrings(a.image, b.image) || compareStrings(a.daemonSet, b.daemonSet),
         ),
+        ...(unsupported === undefined ? {} : { unsupported }),
       }))
       .sort((a, b) => compareStrings(a.id, b.id)),
   };

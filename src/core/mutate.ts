@@ -1,6 +1,7 @@
 // The admission decision, from the request alone: is this an opted-in workload, which images does
 // it run, and what small patch records them. No API calls, no clock: the reconciler does the
 // rest from its own watch, so this only has to say which workload to look at.
+import { isDeepStrictEqual } from "node:util";
 import type { ReconcileRequest } from "../reconcile/queue.ts";
 import type { AdmissionRequest } from "./admission.ts";
 import { collectImages, imageSetDigest } from "./images.ts";
@@ -9,6 +10,7 @@ import {
   isJsonObject,
   isOptedIn,
   type JsonObject,
+  OWN_ANNOTATION_PREFIX,
   podSpecOf,
   type WorkloadKind,
   workloadKindOf,
@@ -47,13 +49,39 @@ export function mutate(request: AdmissionRequest): MutationResult {
 
   const { references, warnings } = imagesOf(kind, object);
   const patch = annotationPatch(object, { [TRACKED_IMAGES_ANNOTATION]: imageSetDigest(references) });
+  // prepull's own status write comes back through this webhook as an UPDATE: it changes nothing
+  // the reconciler reads, so it must not kick a reconcile (which would write status again).
+  const ownWriteOnly = operation === "UPDATE" && differsOnlyInOwnAnnotations(request.oldObject, object);
   return {
     outcome: patch.length > 0 ? "patched" : "unchanged",
     patch,
     warnings,
-    reconcile: { kind, operation, ...workloadIdentity(request, object) },
+    ...(ownWriteOnly ? {} : { reconcile: { kind, operation, ...workloadIdentity(request, object) } }),
     kind,
   };
+}
+
+/**
+ * Whether an UPDATE's old and new object are the same but for prepull's own annotations and the
+ * bookkeeping the apiserver changes on every write (managedFields, resourceVersion). Anything
+ * else, a label or a replica count included, still counts as a change: this only filters what
+ * prepull itself wrote.
+ */
+export function differsOnlyInOwnAnnotations(oldObject: unknown, object: JsonObject): boolean {
+  if (!isJsonObject(oldObject)) return false;
+  return isDeepStrictEqual(withoutOwnWrites(oldObject), withoutOwnWrites(object));
+}
+
+function withoutOwnWrites(object: JsonObject): JsonObject {
+  const metadata = isJsonObject(object.metadata) ? { ...object.metadata } : {};
+  delete metadata.managedFields;
+  delete metadata.resourceVersion;
+  if (isJsonObject(metadata.annotations)) {
+    metadata.annotations = Object.fromEntries(
+      Object.entries(metadata.annotations).filter(([key]) => !key.startsWith(OWN_ANNOTATION_PREFIX)),
+    );
+  }
+  return { ...object, metadata };
 }
 
 function imagesOf(kind: WorkloadKind, object: JsonObject): { references: string[]; warnings: string[] } {

@@ -3,6 +3,8 @@
 
 export const OPT_IN_ANNOTATION = "prepull";
 export const OPT_IN_VALUE = "true";
+/** Annotations under this prefix are prepull's own (the images digest, the status). */
+export const OWN_ANNOTATION_PREFIX = "prepull.dev/";
 
 export type WorkloadKind = "Deployment" | "StatefulSet" | "Job" | "CronJob";
 

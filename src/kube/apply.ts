@@ -122,7 +122,7 @@ export class OwnedObjectApplier {
       const { manifest: hashed, hash } = withSpecHash(manifest);
       const current = liveByName.get(name);
       if (this.#upToDate(kind, name, hashed, hash, current)) return [];
-      return [{ name, write: () => this.#apply(kind, name, hashed, hash, current) }];
+      return [{ name, write: () => this.#apply(kind, name, hashed, hash, current, canWrite) }];
     });
     await writeEach(kind, "apply", writes, canWrite, this.#options.logger);
   }
@@ -137,7 +137,7 @@ export class OwnedObjectApplier {
     const desiredNames = new Set(desired.map(toJsonObject).map(nameOf));
     const deletes = [...this.#owned(live)]
       .filter(([name]) => !desiredNames.has(name))
-      .map(([name, object]) => ({ name, write: () => this.#delete(kind, name, object) }));
+      .map(([name, object]) => ({ name, write: () => this.#delete(kind, name, object, canWrite) }));
     await writeEach(kind, "delete", deletes, canWrite, this.#options.logger);
   }
 
@@ -196,11 +196,15 @@ export class OwnedObjectApplier {
     manifest: JsonObject,
     hash: string,
     current: JsonObject | undefined,
+    canWrite: () => boolean,
   ): Promise<void> {
     const key = `${kind}/${name}`;
     const before = this.#records.get(key);
     const response = await withRetry(
-      () => this.#options.rest.apply(this.#path(kind, name), manifest, FIELD_MANAGER),
+      () =>
+        whileAllowed(canWrite, () =>
+          this.#options.rest.apply(this.#path(kind, name), manifest, FIELD_MANAGER),
+        ),
       this.#retryOptions(kind, name),
     );
     const after = metaOf(response);
@@ -223,18 +227,25 @@ export class OwnedObjectApplier {
   }
 
   /** True when this call deleted it; false when it was already gone or replaced meanwhile. */
-  async #delete(kind: OwnedKind, name: string, object: JsonObject): Promise<boolean> {
+  async #delete(
+    kind: OwnedKind,
+    name: string,
+    object: JsonObject,
+    canWrite: () => boolean,
+  ): Promise<boolean> {
     const { uid } = metaOf(object);
     try {
       await withRetry(
         () =>
-          this.#options.rest.delete(this.#path(kind, name), {
-            apiVersion: "v1",
-            kind: "DeleteOptions",
-            propagationPolicy: "Background",
-            // Only the object the watch showed: never one recreated under the same name meanwhile.
-            preconditions: { uid },
-          }),
+          whileAllowed(canWrite, () =>
+            this.#options.rest.delete(this.#path(kind, name), {
+              apiVersion: "v1",
+              kind: "DeleteOptions",
+              propagationPolicy: "Background",
+              // Only the object the watch showed: never one recreated under the same name meanwhile.
+              preconditions: { uid },
+            }),
+          ),
         // A failed uid precondition is a 409 too, and final.
         this.#retryOptions(
           kind,
@@ -266,6 +277,19 @@ export class OwnedObjectApplier {
         this.#options.logger.warn({ err: error, kind, name, attempt, delayMs }, "write failed; retrying"),
     };
   }
+}
+
+/** Why a write was not sent: this replica stopped leading (between writes or between retries). */
+export class NotLeaderError extends Error {
+  constructor() {
+    super("not the leader any more: write not sent");
+    this.name = "NotLeaderError";
+  }
+}
+
+/** Sends the write only while canWrite() holds: a retry after a lost lease must not go out. */
+function whileAllowed<T>(canWrite: () => boolean, write: () => Promise<T>): Promise<T> {
+  return canWrite() ? write() : Promise.reject(new NotLeaderError());
 }
 
 /**

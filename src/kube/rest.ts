@@ -35,27 +35,47 @@ export const CONTENT_TYPE = {
   apply: "application/apply-patch+yaml",
 } as const;
 
-export interface RequestOptions {
+/** Per call: an extra abort signal (the leader elector's deadline), beside the client's own timeout. */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export interface RequestOptions extends CallOptions {
   query?: Query;
   body?: unknown;
   contentType?: string;
-  signal?: AbortSignal;
+}
+
+/** The client's own per-request timeout when none is configured; the reconciler sets its own. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
+
+export interface KubeRestOptions {
+  /**
+   * Every request is aborted after this long, whatever the server does. undici's own default is
+   * 300 s, longer than any lease: a hung request must never outlive a leader's renew deadline.
+   */
+  requestTimeoutMs?: number;
+  /** Called once per request when it ends (watches are not requests here), for a counter. */
+  onRequest?: (method: keyof typeof HttpMethod, outcome: "ok" | "error") => void;
 }
 
 export interface KubeRest {
   request(method: keyof typeof HttpMethod, path: string, options?: RequestOptions): Promise<JsonObject>;
-  get(path: string, query?: Query): Promise<JsonObject>;
+  get(path: string, query?: Query, call?: CallOptions): Promise<JsonObject>;
   /** GET that answers undefined on 404 instead of throwing. */
-  getOptional(path: string, query?: Query): Promise<JsonObject | undefined>;
+  getOptional(path: string, query?: Query, call?: CallOptions): Promise<JsonObject | undefined>;
   /** Server-side apply: PATCH with the apply content type, a field manager and force. */
   apply(path: string, object: JsonObject, fieldManager: string): Promise<JsonObject>;
   mergePatch(path: string, patch: JsonObject, query?: Query): Promise<JsonObject>;
-  create(path: string, object: JsonObject): Promise<JsonObject>;
-  replace(path: string, object: JsonObject): Promise<JsonObject>;
+  create(path: string, object: JsonObject, call?: CallOptions): Promise<JsonObject>;
+  replace(path: string, object: JsonObject, call?: CallOptions): Promise<JsonObject>;
   delete(path: string, options?: JsonObject): Promise<JsonObject>;
 }
 
-export function createKubeRest(kubeConfig: KubeConfig): KubeRest {
+export function createKubeRest(kubeConfig: KubeConfig, clientOptions: KubeRestOptions = {}): KubeRest {
+  const timeoutMs = clientOptions.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0))
+    throw new RangeError(`requestTimeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
   const http = new IsomorphicFetchHttpLibrary();
   const cluster = kubeConfig.getCurrentCluster();
   if (cluster === null) throw new Error("the kubeconfig has no current cluster");
@@ -71,6 +91,21 @@ export function createKubeRest(kubeConfig: KubeConfig): KubeRest {
     path: string,
     options: RequestOptions = {},
   ): Promise<JsonObject> {
+    try {
+      const body = await send(method, path, options);
+      clientOptions.onRequest?.(method, "ok");
+      return body;
+    } catch (error) {
+      clientOptions.onRequest?.(method, "error");
+      throw error;
+    }
+  }
+
+  async function send(
+    method: keyof typeof HttpMethod,
+    path: string,
+    options: RequestOptions,
+  ): Promise<JsonObject> {
     const context = new RequestContext(`${server}${path}`, HttpMethod[method]);
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) context.setQueryParam(key, value);
@@ -80,7 +115,9 @@ export function createKubeRest(kubeConfig: KubeConfig): KubeRest {
       context.setHeaderParam("Content-Type", options.contentType ?? CONTENT_TYPE.json);
       context.setBody(JSON.stringify(options.body));
     }
-    if (options.signal !== undefined) context.setSignal(options.signal);
+    // Aborts connecting, waiting and reading the body alike; the caller's signal may cut it sooner.
+    const timeout = AbortSignal.timeout(timeoutMs);
+    context.setSignal(options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]));
     // Re-applied per request: an in-cluster token file rotates and is re-read here.
     await kubeConfig.applySecurityAuthentication(context);
     if (dispatcher === undefined) dispatcher = context.getDispatcher();
@@ -99,10 +136,10 @@ export function createKubeRest(kubeConfig: KubeConfig): KubeRest {
 
   return {
     request,
-    get: (path, query) => request("GET", path, query === undefined ? {} : { query }),
-    async getOptional(path, query) {
+    get: (path, query, call) => request("GET", path, { ...call, ...(query === undefined ? {} : { query }) }),
+    async getOptional(path, query, call) {
       try {
-        return await request("GET", path, query === undefined ? {} : { query });
+        return await request("GET", path, { ...call, ...(query === undefined ? {} : { query }) });
       } catch (error) {
         if (error instanceof KubeApiError && error.status === 404) return undefined;
         throw error;
@@ -120,8 +157,8 @@ export function createKubeRest(kubeConfig: KubeConfig): KubeRest {
         contentType: CONTENT_TYPE.mergePatch,
         ...(query ? { query } : {}),
       }),
-    create: (path, object) => request("POST", path, { body: object }),
-    replace: (path, object) => request("PUT", path, { body: object }),
+    create: (path, object, call) => request("POST", path, { ...call, body: object }),
+    replace: (path, object, call) => request("PUT", path, { ...call, body: object }),
     delete: (path, options) => request("DELETE", path, options === undefined ? {} : { body: options }),
   };
 }
@@ -136,10 +173,19 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** Whether an error is worth retrying: conflicts, throttling, server errors, and transport failures. */
+/**
+ * Whether an error is worth retrying: conflicts, throttling, server errors, transport failures and
+ * the client's own timeout. An abort by a caller's signal (leadership lost) is final.
+ */
 export function isRetryable(error: unknown): boolean {
   if (error instanceof KubeApiError)
     return error.status === 409 || error.status === 429 || error.status >= 500;
+  if (isTimeout(error)) return true;
   // fetch rejects with a TypeError ("fetch failed") on connection refused, reset, TLS errors.
   return error instanceof TypeError;
+}
+
+/** AbortSignal.timeout's reason, which fetch rejects with. */
+export function isTimeout(error: unknown): boolean {
+  return error instanceof Error && error.name === "TimeoutError";
 }

@@ -3,6 +3,14 @@
 // owns (label-selected). Every replica runs these watches, leader or not, so a new leader starts
 // from a warm cache and failover is quick.
 //
+// With mirrorPullSecrets, the source pull Secrets are watched too, cluster-wide but only of the two
+// types the kubelet uses for pulls (kubernetes.io/dockerconfigjson, kubernetes.io/dockercfg;
+// selected by the apiserver with a field selector), so a reconcile reads them from the cache
+// instead of one GET per mirrored Secret per run.
+//
+// Every cache holds projections (core/projection.ts): workloads reduced to what desired state and
+// status read, source Secrets to their type and data, and owned objects without managedFields.
+//
 // Workload events are filtered here: only an event that changes what desired state depends on (a
 // workload becoming, staying or ceasing to be tracked with different images, placement or pull
 // secrets) triggers a reconcile. Status updates of Deployments and prepull's own status
@@ -18,8 +26,9 @@ import {
   runtimeClassSchedulingOf,
   type TolerationPolicy,
 } from "../core/placement-bounds.ts";
+import { workloadProjection } from "../core/projection.ts";
 import type { WorkloadKind } from "../core/workload.ts";
-import { WORKLOAD_KINDS } from "../core/workload.ts";
+import { isJsonObject, WORKLOAD_KINDS } from "../core/workload.ts";
 import type { Logger } from "../log.ts";
 import {
   fingerprint,
@@ -103,6 +112,7 @@ export class ClusterSources {
           rest,
           logger,
           path: `/apis/${group}/${version}/${PLURALS[kind]}`,
+          transform: (object) => workloadProjection(kind, object) as CachedObject,
           onEvent: (type, object) => this.#workloadEvent(kind, type, object),
           onListed: () => options.onChange("workloads", "urgent"),
         });
@@ -120,6 +130,7 @@ export class ClusterSources {
         logger,
         path,
         labelSelector: ownedSelector,
+        transform: withoutManagedFields,
         onEvent: (type, object) => options.onChange(source, urgency(type, object)),
         onListed: () => options.onChange(source, "urgent"),
       });
@@ -240,4 +251,11 @@ export class ClusterSources {
     else this.#generations.set(uid, generation);
     return type === "update" && before === generation ? "lazy" : "urgent";
   }
+}
+
+/** managedFields are often larger than the object itself and nothing here reads them. */
+function withoutManagedFields(object: CachedObject): CachedObject {
+  if (!isJsonObject(object.metadata) || object.metadata.managedFields === undefined) return object;
+  const { managedFields: _dropped, ...metadata } = object.metadata;
+  return { ...object, metadata };
 }

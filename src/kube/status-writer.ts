@@ -14,6 +14,7 @@
 // annotation is written at most once per minInterval, and a suppressed change is written later
 // through requestLater (which schedules another reconcile).
 import { randomBytes } from "node:crypto";
+import { workloadId } from "../core/desired-state.ts";
 import type { JsonObject, WorkloadKey } from "../core/workload.ts";
 import { annotationsOf, isJsonObject, WORKLOAD_KINDS } from "../core/workload.ts";
 import type { Logger } from "../log.ts";
@@ -25,6 +26,8 @@ export const STATUS_ANNOTATION = "prepull.dev/status";
 export const PULL_FAILED_REASON = "PrepullImagePullFailed";
 /** Warning Event for what prepull narrowed or refused on a workload's behalf (status notes). */
 export const RESTRICTED_REASON = "PrepullRestricted";
+/** The pre-pull pod's init container (the sleeper's installer) fails: nothing on that node is pulled. */
+export const SLEEPER_FAILED_REASON = "PrepullPodFailed";
 /**
  * Status patches in flight at once: with hundreds of workloads a serial loop would hold up the
  * next reconcile (and its DaemonSet writes) for seconds; the API server's own fairness limits do
@@ -55,8 +58,10 @@ export interface StatusSnapshot {
   untracked: readonly { key: WorkloadKey; object: JsonObject }[];
 }
 
-/** After a failed publication, the next attempt waits this long (unless a reconcile comes first). */
+/** After a failed publication, the next attempt waits this long (unless a reconcile comes first)... */
 const RETRY_MS = 5_000;
+/** ...doubling while publications keep failing, up to this. */
+const RETRY_MAX_MS = 300_000;
 
 export class StatusWriter {
   readonly #options: StatusWriterOptions;
@@ -68,6 +73,7 @@ export class StatusWriter {
   readonly #reportedNotes = new Map<string, Set<string>>();
 
   #pending: { snapshot: StatusSnapshot; canWrite: () => boolean } | undefined;
+  #failedPublications = 0;
   #draining: Promise<void> | undefined;
 
   constructor(options: StatusWriterOptions) {
@@ -93,14 +99,34 @@ export class StatusWriter {
     for (let next = this.#pending; next !== undefined; next = this.#pending) {
       this.#pending = undefined;
       const { snapshot, canWrite } = next;
-      try {
-        await this.write(snapshot.statuses, snapshot.live, canWrite);
-        await this.clear(snapshot.untracked, canWrite);
-      } catch (error) {
-        // Each failed write was logged where it failed; retry the whole snapshot later.
-        this.#options.logger.warn({ err: error, retryInMs: RETRY_MS }, "status publication incomplete");
-        this.#options.requestLater(RETRY_MS);
+      // Both halves always run: a status patch that is refused (an admission policy, a quota)
+      // must not keep stale annotations of other workloads from being cleared.
+      const failures: unknown[] = [];
+      for (const step of [
+        () => this.write(snapshot.statuses, snapshot.live, canWrite),
+        () => this.clear(snapshot.untracked, canWrite),
+      ]) {
+        try {
+          await step();
+        } catch (error) {
+          failures.push(error);
+        }
       }
+      if (failures.length === 0) {
+        this.#failedPublications = 0;
+        continue;
+      }
+      // Each failed write was logged where it failed; retry later, backing off while it keeps
+      // failing (a refusal that does not pass would otherwise trigger a reconcile every 5 s).
+      this.#failedPublications++;
+      const retryInMs = Math.min(RETRY_MAX_MS, RETRY_MS * 2 ** (this.#failedPublications - 1));
+      // Counts only: each write's error was logged where it failed, and with ten thousand
+      // workloads an aggregate of every error (stacks included) is megabytes per line.
+      this.#options.logger.warn(
+        { failedSteps: failures.length, retryInMs, consecutiveFailures: this.#failedPublications },
+        "status publication incomplete",
+      );
+      this.#options.requestLater(retryInMs);
     }
   }
 
@@ -128,7 +154,7 @@ export class StatusWriter {
       } catch (error) {
         if (isGone(error)) return;
         failures.push(error);
-        this.#options.logger.error({ err: error, workload: status.id }, "status write failed");
+        this.#options.logger.error({ reason: messageOf(error), workload: status.id }, "status write failed");
       }
     });
     for (const id of this.#reported.keys()) if (!seen.has(id)) this.#reported.delete(id);
@@ -143,6 +169,7 @@ export class StatusWriter {
     untracked: readonly { key: WorkloadKey; object: JsonObject }[],
     canWrite: () => boolean,
   ): Promise<void> {
+    const failures: unknown[] = [];
     for (const { key, object } of untracked) {
       if (annotationOf(object) === undefined || !canWrite()) continue;
       try {
@@ -150,9 +177,17 @@ export class StatusWriter {
           metadata: { annotations: { [STATUS_ANNOTATION]: null } },
         });
       } catch (error) {
-        if (!(error instanceof KubeApiError && error.status === 404)) throw error;
+        if (error instanceof KubeApiError && error.status === 404) continue;
+        // One refused clean-up does not stop the others.
+        failures.push(error);
+        this.#options.logger.error(
+          { reason: messageOf(error), workload: workloadId(key) },
+          "status clean-up failed",
+        );
       }
     }
+    if (failures.length > 0)
+      throw new AggregateError(failures, `${failures.length} status clean-up(s) failed`);
   }
 
   /** Writes the annotation if it changed and the interval allows; else the ms to wait (0: nothing to do). */
@@ -186,6 +221,15 @@ export class StatusWriter {
         reported.add(signature);
         this.#reported.set(status.id, reported);
       }
+    }
+    for (const failure of status.sleeperFailing) {
+      const signature = `\u0000sleeper\u0000${failure.reason}`;
+      current.add(signature);
+      if (reported.has(signature)) continue;
+      const message = `The pre-pull pod cannot start on ${failure.nodes} of ${status.eligibleNodes} nodes, so nothing is pulled there: ${failure.reason}${failure.message === "" ? "" : `: ${failure.message}`}`;
+      await this.#event(status.workload, object, SLEEPER_FAILED_REASON, message);
+      reported.add(signature);
+      this.#reported.set(status.id, reported);
     }
     // Forget what recovered, so a new failure of the same image is reported again.
     this.#reported.set(status.id, current);
@@ -244,6 +288,11 @@ function isGone(error: unknown): boolean {
   return (
     error.status === 404 || (error.status === 403 && error.message.includes("because it is being terminated"))
   );
+}
+
+/** One line per failed write, without a stack: thousands of workloads may fail together. */
+function messageOf(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 function annotationOf(object: JsonObject): string | undefined {

@@ -30,9 +30,16 @@ export interface ResourceWatchOptions {
   onEvent: (type: WatchEventType, object: CachedObject) => void;
   /** After every successful (re-)list has been applied to the cache. */
   onListed?: () => void;
+  /** Reduces each object to what its readers need before it is cached; it must keep metadata. */
+  transform?: (object: CachedObject) => CachedObject;
+  /** Objects per list page; defaults to LIST_PAGE_SIZE. */
+  pageSize?: number;
   restartBaseMs?: number;
   restartMaxMs?: number;
 }
+
+/** client-go's pager default: a page stays a few MiB even for large objects. */
+export const LIST_PAGE_SIZE = 500;
 
 export function isCachedObject(value: unknown): value is CachedObject {
   return isJsonObject(value) && isJsonObject(value.metadata) && typeof value.metadata.name === "string";
@@ -49,12 +56,27 @@ export class ResourceWatch {
   constructor(options: ResourceWatchOptions) {
     this.#options = options;
     this.#restartDelayMs = options.restartBaseMs ?? 1_000;
-    const query = { labelSelector: options.labelSelector, fieldSelector: options.fieldSelector };
+    const transform = options.transform ?? ((object: CachedObject) => object);
     const list = async (): Promise<KubernetesListObject<CachedObject>> => {
-      const body = await options.rest.get(options.path, query);
-      const items = Array.isArray(body.items) ? body.items.filter(isCachedObject) : [];
-      const metadata = isJsonObject(body.metadata) ? body.metadata : {};
-      const resourceVersion = typeof metadata.resourceVersion === "string" ? metadata.resourceVersion : "";
+      const items: CachedObject[] = [];
+      let resourceVersion = "";
+      let token: string | undefined;
+      do {
+        // Every page comes from the first page's snapshot; an expired token (410 after etcd
+        // compaction) fails this list, and the restart lists again from the start.
+        const body = await options.rest.get(options.path, {
+          labelSelector: options.labelSelector,
+          fieldSelector: options.fieldSelector,
+          limit: String(options.pageSize ?? LIST_PAGE_SIZE),
+          continue: token,
+        });
+        for (const item of Array.isArray(body.items) ? body.items : [])
+          if (isCachedObject(item)) items.push(transform(item));
+        const metadata = isJsonObject(body.metadata) ? body.metadata : {};
+        resourceVersion = typeof metadata.resourceVersion === "string" ? metadata.resourceVersion : "";
+        token =
+          typeof metadata.continue === "string" && metadata.continue !== "" ? metadata.continue : undefined;
+      } while (token !== undefined);
       // ListWatch applies the items to its cache right after this promise settles, in the same
       // chain of microtasks; a macrotask later they are all there.
       setImmediate(() => this.#markListed());
@@ -62,7 +84,7 @@ export class ResourceWatch {
     };
     this.#listWatch = new ListWatch<CachedObject>(
       options.path,
-      new Watch(options.kubeConfig),
+      transformingWatch(new Watch(options.kubeConfig), transform),
       list,
       false,
       options.labelSelector,
@@ -125,4 +147,28 @@ export class ResourceWatch {
       if (!this.#stopped) this.#run();
     }, delay);
   }
+}
+
+/**
+ * The Watch ListWatch streams from, with each event's object transformed before ListWatch caches
+ * it. ERROR (a Status) and BOOKMARK events pass untouched: ListWatch reads their code and
+ * resourceVersion.
+ */
+function transformingWatch(watch: Watch, transform: (object: CachedObject) => CachedObject): Watch {
+  const wrapped: Pick<Watch, "watch"> = {
+    watch: (path, query, callback, done) =>
+      watch.watch(
+        path,
+        query,
+        (phase, object, raw) =>
+          callback(
+            phase,
+            phase === "ERROR" || phase === "BOOKMARK" || !isCachedObject(object) ? object : transform(object),
+            raw,
+          ),
+        done,
+      ),
+  };
+  // ListWatch only ever calls watch(); the rest of the class is never touched.
+  return wrapped as Watch;
 }

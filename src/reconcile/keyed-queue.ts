@@ -7,8 +7,9 @@
 //
 // One worker: a node gate's reconcile is a cache read and at most one small PATCH, and serial
 // runs keep the API calls of a thousand joining nodes from arriving all at once.
+
+import { type Clock, systemClock } from "../clock.ts";
 import { backoffDelay } from "../kube/retry.ts";
-import { type Clock, systemClock } from "./work-queue.ts";
 
 export interface ReconcileResult {
   /** Run this key again after this many milliseconds, unless something adds it sooner. */

@@ -9,6 +9,7 @@ export type WriteOp = "create" | "update" | "unchanged" | "delete";
 export interface ReconcilerMetrics {
   daemonSetWrites: Counter<"op">;
   secretWrites: Counter<"op">;
+  apiRequests: Counter<"method" | "outcome">;
   runs: Counter<"result">;
   duration: Histogram;
   leader: Gauge;
@@ -62,6 +63,12 @@ export function createReconcilerMetrics(
       name: "prepull_secret_writes_total",
       help: "Server-side applies and deletes of mirrored pull Secrets, by outcome",
       labelNames: ["op"],
+      registers,
+    }),
+    apiRequests: new Counter({
+      name: "prepull_api_requests_total",
+      help: "Kubernetes API requests the reconciler made (watch streams aside), by HTTP method and outcome",
+      labelNames: ["method", "outcome"],
       registers,
     }),
     runs: new Counter({

@@ -37,7 +37,10 @@ export interface RunningNodeGate {
 export function startNodeGate(options: StartNodeGateOptions): RunningNodeGate {
   const { kubeConfig, settings, registry } = options;
   const logger = options.logger.child({ component: "node-gate" });
-  const rest = createKubeRest(kubeConfig);
+  // Every request ends within the lease's room, like the reconciler's (see requestTimeoutSeconds).
+  const rest = createKubeRest(kubeConfig, {
+    requestTimeoutMs: settings.leaderElection.requestTimeoutSeconds * 1000,
+  });
   const ns = encodeURIComponent(settings.namespace);
   const ownedSelector = Object.entries(settings.ownedLabels)
     .map(([key, value]) => `${key}=${value}`)
@@ -110,6 +113,7 @@ export function startNodeGate(options: StartNodeGateOptions): RunningNodeGate {
       renewPeriodSeconds: settings.leaderElection.renewPeriodSeconds,
       renewDeadlineSeconds: settings.leaderElection.renewDeadlineSeconds,
       retryPeriodSeconds: settings.leaderElection.retryPeriodSeconds,
+      requestTimeoutSeconds: settings.leaderElection.requestTimeoutSeconds,
     },
     // The new leader finds every gated node in its own cache: nothing was handed over.
     onStartedLeading: () => {

@@ -15,6 +15,12 @@ export interface LeaderElectionTimings {
   renewPeriodSeconds: number;
   renewDeadlineSeconds: number;
   retryPeriodSeconds: number;
+  /**
+   * Longest wait for any one API request, Lease or not: at most leaseDuration − renewDeadline, so
+   * a write the leader started before its deadline has ended (or been cut) before any other
+   * replica may hold the lease.
+   */
+  requestTimeoutSeconds: number;
 }
 
 export interface ReconcilerSettings {
@@ -47,6 +53,8 @@ export const DEFAULT_TIMINGS = {
   renewPeriodSeconds: 5,
   renewDeadlineSeconds: 10,
   retryPeriodSeconds: 2,
+  /** The longest request timeout; shorter when the lease leaves less room (see requestTimeoutSeconds). */
+  requestTimeoutSeconds: 5,
 } as const;
 
 /** Where this process runs, for its leader-election identity. */
@@ -58,7 +66,8 @@ export interface ProcessIdentity {
 /**
  * The reconciler's settings from the validated configuration. Pure: the hostname and pid come in.
  * The renew deadline lies midway between the renew period and the lease duration (10 s for the
- * defaults 5 s and 15 s), so the leader stops writing before anyone else may take over.
+ * defaults 5 s and 15 s), so the leader stops writing before anyone else may take over. Requests
+ * time out within the remaining room (5 s for the defaults).
  */
 export function reconcilerSettingsFrom(config: Config, self: ProcessIdentity): ReconcilerSettings {
   const duration = config.leaseDurationSeconds;
@@ -82,6 +91,7 @@ export function reconcilerSettingsFrom(config: Config, self: ProcessIdentity): R
             ],
           }
         : {}),
+      podRequests: { cpu: config.podCpu, memory: config.podMemory },
     },
     metricsImageNames: config.metricsImageNames,
     tolerationPolicy: {
@@ -100,6 +110,7 @@ export function reconcilerSettingsFrom(config: Config, self: ProcessIdentity): R
       renewPeriodSeconds: renew,
       renewDeadlineSeconds: (renew + duration) / 2,
       retryPeriodSeconds: Math.min(DEFAULT_TIMINGS.retryPeriodSeconds, renew),
+      requestTimeoutSeconds: Math.min(DEFAULT_TIMINGS.requestTimeoutSeconds, (duration - renew) / 2),
     },
   };
 }

@@ -44,8 +44,11 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
   const logger = options.logger.child({ component: "reconciler" });
   const namespace = settings.prepull.namespace;
   const labels = ownedLabels(settings.prepull);
-  const rest = createKubeRest(kubeConfig);
   const metrics = createReconcilerMetrics(registry, { imageNames: settings.metricsImageNames });
+  const rest = createKubeRest(kubeConfig, {
+    requestTimeoutMs: settings.leaderElection.requestTimeoutSeconds * 1000,
+    onRequest: (method, outcome) => metrics.apiRequests.inc({ method, outcome }),
+  });
   for (const op of WRITE_OPS) {
     // Present from the start at 0, so a rate() over them is defined before the first write.
     metrics.daemonSetWrites.inc({ op }, 0);
@@ -68,6 +71,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
       renewPeriodSeconds: settings.leaderElection.renewPeriodSeconds,
       renewDeadlineSeconds: settings.leaderElection.renewDeadlineSeconds,
       retryPeriodSeconds: settings.leaderElection.retryPeriodSeconds,
+      requestTimeoutSeconds: settings.leaderElection.requestTimeoutSeconds,
     },
     onStartedLeading: () => {
       metrics.leader.set(1);

@@ -6,8 +6,15 @@
 // failed after its image was pulled (CrashLoopBackOff, CreateContainerError, ...) proves the image
 // is on the node: the kubelet pulls before it creates the container. A container waiting with a
 // pull error (ErrImagePull, ImagePullBackOff, ...) is failing, with the kubelet's message.
-// A pod only counts for an image when its spec runs that image in that container: during a
-// rollout, pods of the previous revision do not prove anything about a new image.
+// A pod counts for an image through the container prepull named for it (img-<hash of the image>),
+// never through the image string in the pod: an admission policy that pins digests (Kyverno
+// mutateDigest) or rewrites registries changes that string, and the status would stay 0/N for
+// ever. The name is enough for rollouts too: a different image gets a different container name,
+// so pods of a previous revision prove nothing about a new image.
+//
+// The init container that installs the sleeper can fail too (wrong architecture, unpullable
+// prepull image, OOM): then no container of that pod starts and nothing is pulled. Such nodes are
+// reported per workload (`sleeperFailing`), so the status and an Event say why it stays at 0/N.
 //
 // Eligible nodes = the DaemonSet's status.desiredNumberScheduled (nodes its pods should run on).
 
@@ -52,6 +59,8 @@ export interface PodView {
   images: Record<string, string>;
   /** container name → what its status says. */
   presence: Record<string, ContainerPresence>;
+  /** An init container that failed (and so blocks every container of the pod). */
+  initFailure?: { reason: string; message: string };
 }
 
 export interface Failure {
@@ -75,6 +84,8 @@ export interface WorkloadStatus {
   workload: WorkloadKey;
   id: string;
   images: ImageStatus[];
+  /** Nodes where a pre-pull pod of the workload cannot start its containers, by init failure. */
+  sleeperFailing: Failure[];
   /** Nodes where every image of the workload is present. */
   readyNodes: number;
   eligibleNodes: number;
@@ -128,7 +139,44 @@ export function podViewOf(object: JsonObject): PodView | undefined {
       presence[containerStatus.name] = presenceOf(containerStatus);
     }
   }
-  return { daemonSet, nodeName, images, presence };
+  let initFailure: PodView["initFailure"];
+  for (const initStatus of Array.isArray(status.initContainerStatuses) ? status.initContainerStatuses : []) {
+    if (!isJsonObject(initStatus) || initFailure !== undefined) continue;
+    const failure = initFailureOf(initStatus);
+    if (failure !== undefined) {
+      const name = typeof initStatus.name === "string" ? initStatus.name : "init";
+      initFailure = { reason: `${name} ${failure.reason}`, message: failure.message };
+    }
+  }
+  return { daemonSet, nodeName, images, presence, ...(initFailure === undefined ? {} : { initFailure }) };
+}
+
+/**
+ * Why an init container keeps its pod from starting, or undefined while it runs, waits normally
+ * or has succeeded. Terminated with a non-zero exit (OOMKilled, Error, StartError for a binary of
+ * the wrong architecture), or waiting for a reason the kubelet only gives a failing container
+ * (ErrImagePull, CrashLoopBackOff ...): a crash loop names the last termination's reason too.
+ */
+export function initFailureOf(containerStatus: JsonObject): { reason: string; message: string } | undefined {
+  const state = isJsonObject(containerStatus.state) ? containerStatus.state : {};
+  if (isJsonObject(state.terminated)) {
+    const { exitCode, reason, message } = state.terminated;
+    if (exitCode === 0) return undefined;
+    return {
+      reason: typeof reason === "string" && reason !== "" ? reason : `exit code ${String(exitCode)}`,
+      message: typeof message === "string" ? message : "",
+    };
+  }
+  if (!isJsonObject(state.waiting)) return undefined;
+  const reason = typeof state.waiting.reason === "string" ? state.waiting.reason : "";
+  if (!PULL_FAILURE_REASONS.has(reason) && !PULLED_WAITING_REASONS.has(reason)) return undefined;
+  const last = isJsonObject(containerStatus.lastState) ? containerStatus.lastState : {};
+  const lastReason =
+    isJsonObject(last.terminated) && typeof last.terminated.reason === "string" ? last.terminated.reason : "";
+  return {
+    reason: lastReason === "" ? reason : `${reason} (${lastReason})`,
+    message: typeof state.waiting.message === "string" ? state.waiting.message : "",
+  };
 }
 
 export function presenceOf(containerStatus: JsonObject): ContainerPresence {
@@ -149,36 +197,46 @@ interface ImageNodes {
   ready: Set<string>;
   /** node → failure, only for nodes where the image is not ready. */
   failing: Map<string, { reason: string; message: string }>;
+  /** node → init container failure, only for nodes where the image is not ready. */
+  blocked: Map<string, { reason: string; message: string }>;
   /** Nodes that run a pod of the DaemonSet holding this image. */
   seen: Set<string>;
 }
 
-/** Per (DaemonSet, container, image): which nodes have it and which fail to pull it. */
+/** Per (DaemonSet, container name): which nodes have its image and which fail to pull it. */
 function nodesOf(pods: readonly PodView[]): Map<string, ImageNodes> {
   const out = new Map<string, ImageNodes>();
   for (const pod of pods) {
-    for (const [container, image] of Object.entries(pod.images)) {
-      const key = locationKey(pod.daemonSet, container, image);
-      const entry = out.get(key) ?? { ready: new Set<string>(), failing: new Map(), seen: new Set<string>() };
+    for (const container of Object.keys(pod.images)) {
+      const key = locationKey(pod.daemonSet, container);
+      const entry = out.get(key) ?? {
+        ready: new Set<string>(),
+        failing: new Map(),
+        blocked: new Map(),
+        seen: new Set<string>(),
+      };
       out.set(key, entry);
       entry.seen.add(pod.nodeName);
       const presence = pod.presence[container] ?? { state: "pending" };
       if (presence.state === "present") {
         entry.ready.add(pod.nodeName);
         entry.failing.delete(pod.nodeName);
-      } else if (presence.state === "failing" && !entry.ready.has(pod.nodeName)) {
-        entry.failing.set(pod.nodeName, { reason: presence.reason, message: presence.message });
+        entry.blocked.delete(pod.nodeName);
+      } else if (!entry.ready.has(pod.nodeName)) {
+        if (presence.state === "failing")
+          entry.failing.set(pod.nodeName, { reason: presence.reason, message: presence.message });
+        if (pod.initFailure !== undefined) entry.blocked.set(pod.nodeName, pod.initFailure);
       }
     }
   }
   return out;
 }
 
-function locationKey(daemonSet: string, container: string, image: string): string {
-  return `${daemonSet}\u0000${container}\u0000${image}`;
+function locationKey(daemonSet: string, container: string): string {
+  return `${daemonSet}\u0000${container}`;
 }
 
-const EMPTY: ImageNodes = { ready: new Set(), failing: new Map(), seen: new Set() };
+const EMPTY: ImageNodes = { ready: new Set(), failing: new Map(), blocked: new Map(), seen: new Set() };
 
 export function computeStatus(
   mapping: readonly WorkloadImages[],
@@ -198,12 +256,14 @@ export function computeStatus(
     let readyNodes: Set<string> | undefined;
     let eligibleNodes = 0;
     const failingNodes = new Set<string>();
+    const blockedNodes = new Map<string, { reason: string; message: string }>();
     for (const location of entry.images) {
-      const key = locationKey(location.daemonSet, location.container, location.image);
+      const key = locationKey(location.daemonSet, location.container);
       const nodes = byLocation.get(key) ?? EMPTY;
       const eligible = eligibleOf.get(location.daemonSet) ?? 0;
       eligibleNodes = Math.max(eligibleNodes, eligible);
       for (const node of nodes.failing.keys()) failingNodes.add(node);
+      for (const [node, failure] of nodes.blocked) blockedNodes.set(node, failure);
       readyNodes =
         readyNodes === undefined
           ? new Set(nodes.ready)
@@ -233,13 +293,18 @@ export function computeStatus(
       }
     }
     const ready = readyNodes?.size ?? 0;
+    const sleeperFailing = failuresOf(blockedNodes);
     return {
       workload: entry.workload,
       id: entry.id,
       images,
+      sleeperFailing,
       readyNodes: ready,
       eligibleNodes,
-      summary: summarize(images, ready, eligibleNodes, failingNodes.size),
+      summary:
+        entry.unsupported !== undefined
+          ? `not pre-pulled: ${entry.unsupported}`
+          : summarize(images, ready, eligibleNodes, failingNodes.size, sleeperFailing),
     };
   });
 
@@ -277,15 +342,22 @@ export function summarize(
   readyNodes: number,
   eligibleNodes: number,
   failingNodes: number,
+  sleeperFailing: readonly Failure[] = [],
 ): string {
   if (images.length === 0) return "no images to pre-pull";
-  const head = `${images.length === 1 ? "" : `${images.length} images: `}${readyNodes}/${eligibleNodes} nodes ready`;
+  let text = `${images.length === 1 ? "" : `${images.length} images: `}${readyNodes}/${eligibleNodes} nodes ready`;
+  // First: a pod that cannot start pulls nothing, which explains a 0/N better than any image.
+  if (sleeperFailing.length > 0) {
+    const nodes = sleeperFailing.reduce((sum, failure) => sum + failure.nodes, 0);
+    text += `; pre-pull pod cannot start on ${nodes} node${nodes === 1 ? "" : "s"}: ${sleeperFailing.map((f) => f.reason).join(", ")}`;
+  }
   const failing = images.filter((image) => image.failing.length > 0);
-  if (failing.length === 0) return head;
-  const nodes = failingNodes;
-  const details = failing
-    .map((image) => `${image.failing[0]?.reason ?? "failing"} ${image.image}`)
-    .join(", ");
-  const text = `${head}; ${failing.length} failing on ${nodes} node${nodes === 1 ? "" : "s"}: ${details}`;
+  if (failing.length > 0) {
+    const nodes = failingNodes;
+    const details = failing
+      .map((image) => `${image.failing[0]?.reason ?? "failing"} ${image.image}`)
+      .join(", ");
+    text += `; ${failing.length} failing on ${nodes} node${nodes === 1 ? "" : "s"}: ${details}`;
+  }
   return text.length <= SUMMARY_LENGTH_MAX ? text : `${text.slice(0, SUMMARY_LENGTH_MAX - 1)}…`;
 }

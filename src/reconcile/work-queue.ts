@@ -10,23 +10,9 @@
 // DaemonSet pod becoming ready, a DaemonSet's status) is lazy: it is handled within maxDelay but
 // never extends an urgent mark's debounce. During a rollout on many nodes pod events arrive
 // constantly; were they urgent, every workload change would wait the full maxDelay behind them.
+import { type Clock, systemClock } from "../clock.ts";
 import { backoffDelay } from "../kube/retry.ts";
 import type { ReconcileQueue, ReconcileRequest } from "./queue.ts";
-
-/** Time and timers, injectable so tests drive them by hand. */
-export interface Clock {
-  now(): number;
-  /** Calls fn after ms; the returned function cancels it. */
-  schedule(fn: () => void, ms: number): () => void;
-}
-
-export const systemClock: Clock = {
-  now: () => performance.now(),
-  schedule(fn, ms) {
-    const timer = setTimeout(fn, ms);
-    return () => clearTimeout(timer);
-  },
-};
 
 export interface CoalescingQueueOptions {
   run: () => Promise<void>;

@@ -207,7 +207,7 @@ describe("Deployment", () => {
       SHUTDOWN_TIMEOUT_SECONDS: "10",
       POD_NAMESPACE: undefined,
       POD_NAME: undefined,
-      PREPULL_MAX_IMAGES_PER_DAEMONSET: "0",
+      PREPULL_MAX_IMAGES_PER_DAEMONSET: "100",
       PREPULL_MAX_UNAVAILABLE: "100%",
       PREPULL_MIRROR_PULL_SECRETS: "false",
       PREPULL_EXCLUDED_NAMESPACES: "",

@@ -16,8 +16,8 @@ describe("values.schema.json rejects wrong values", () => {
     ],
     ["maxUnavailable over 100%", { reconciler: { maxUnavailable: "150%" } }, "/reconciler/maxUnavailable"],
     [
-      "maxImagesPerDaemonSet below 0",
-      { reconciler: { maxImagesPerDaemonSet: -1 } },
+      "maxImagesPerDaemonSet below 1 (0 no longer means unlimited: one DaemonSet must stay under 1.5 MiB)",
+      { reconciler: { maxImagesPerDaemonSet: 0 } },
       "/reconciler/maxImagesPerDaemonSet",
     ],
     [

@@ -8,7 +8,25 @@ import {
   shardImages,
 } from "../../src/core/daemonset.ts";
 import { placementKey, placementOf } from "../../src/core/placement.ts";
+import { parseQuantity } from "../../src/core/quantity.ts";
 import { DNS_LABEL, settings } from "./support/settings.ts";
+
+/**
+ * What the scheduler reserves for a pod (Kubernetes: the larger of the sum of its containers'
+ * requests and the largest init container's request, per resource), in milli-units.
+ */
+function effectivePodRequests(
+  init: readonly ContainerManifest[],
+  containers: readonly ContainerManifest[],
+): { cpu: number; memory: number } {
+  const milli = (q: string) => Number(parseQuantity(q)?.milli ?? Number.NaN);
+  const total = (resource: "cpu" | "memory") =>
+    Math.max(
+      containers.reduce((sum, c) => sum + milli(c.resources.requests[resource]), 0),
+      ...init.map((c) => milli(c.resources.requests[resource])),
+    );
+  return { cpu: total("cpu"), memory: total("memory") };
+}
 
 function images(count: number, from = 0): string[] {
   return Array.from({ length: count }, (_, i) => `registry.example.com/team/app-${from + i}:1.0`);
@@ -233,8 +251,10 @@ describe("daemonSetManifest", () => {
       name: "install-sleeper",
       image: settings.sleeperImage,
       command: ["/usr/local/bin/prepull-sleep", "install", "/prepull/bin/sleep"],
-      volumeMounts: [{ name: "prepull-bin", mountPath: "/prepull/bin", readOnly: false }],
     });
+    // Exactly: a readOnly: false would be dropped by the apiserver, and the stored object would
+    // never equal the manifest.
+    expect(pod.initContainers[0]?.volumeMounts).toEqual([{ name: "prepull-bin", mountPath: "/prepull/bin" }]);
     expect(pod.containers.map((c) => c.image).sort()).toEqual([
       "docker.io/library/nginx:1.25",
       "nvcr.io/nvidia/pytorch:24.01-py3",
@@ -258,9 +278,61 @@ describe("daemonSetManifest", () => {
       capabilities: { drop: ["ALL"] },
       seccompProfile: { type: "RuntimeDefault" },
     });
-    expect(c.resources).toEqual({
+    expect(c.resources.limits).toEqual({ cpu: "100m", memory: "32Mi" });
+  });
+
+  it("puts the pod's requests on the init container alone; image containers request 0", () => {
+    expect(pod.initContainers[0]?.resources.requests).toEqual({ cpu: "1m", memory: "16Mi" });
+    for (const c of pod.containers) expect(c.resources.requests).toEqual({ cpu: "0", memory: "0" });
+  });
+
+  it.each([1, 10, 200, 2_000])("a pod of %i images reserves 1m CPU and 16Mi on its node", (count) => {
+    const spec = daemonSetManifest({
+      name: "prepull-x",
+      placementKey: "x",
+      placement: placementOf({}),
+      images: images(count),
+      pullSecrets: [],
+      settings,
+    }).spec.template.spec;
+    expect(spec.containers).toHaveLength(count);
+    expect(effectivePodRequests(spec.initContainers, spec.containers)).toEqual({
+      cpu: 1, // millicores
+      memory: 16 * 1024 * 1024 * 1000, // millibytes
+    });
+  });
+
+  it("caps the pod's requests at the limits when settings built without config.ts exceed them", () => {
+    const spec = daemonSetManifest({
+      name: "prepull-x",
+      placementKey: "x",
+      placement: placementOf({}),
+      images: ["a"],
+      pullSecrets: [],
+      settings: { ...settings, resources: { cpu: "1m", memory: "8Mi" }, podRequests: undefined },
+    }).spec.template.spec;
+    expect(spec.initContainers[0]?.resources).toEqual({
       requests: { cpu: "1m", memory: "8Mi" },
       limits: { cpu: "1m", memory: "8Mi" },
+    });
+  });
+
+  it("writes quantities the way the apiserver stores them", () => {
+    const spec = daemonSetManifest({
+      name: "prepull-x",
+      placementKey: "x",
+      placement: placementOf({}),
+      images: ["a"],
+      pullSecrets: [],
+      settings: {
+        ...settings,
+        resources: { cpu: "0.1", memory: "1024Mi" },
+        podRequests: { cpu: "0.001", memory: "0.5Gi" },
+      },
+    }).spec.template.spec;
+    expect(spec.initContainers[0]?.resources).toEqual({
+      requests: { cpu: "1m", memory: "512Mi" },
+      limits: { cpu: "100m", memory: "1Gi" },
     });
   });
 

@@ -379,3 +379,47 @@ describe("imagesByWorkload", () => {
     expect(state.imagesByWorkload.find((w) => w.workload.name === "idle")?.images).toEqual([]);
   });
 });
+
+describe("workloads that cannot run on Linux", () => {
+  const WINDOWS_REASON = "pinned to kubernetes.io/os=windows nodes; prepull pre-pulls on Linux nodes only";
+  const AFFINITY_REASON =
+    "its required node affinity rules out kubernetes.io/os=linux; prepull pre-pulls on Linux nodes only";
+  const osTerm = (operator: string, values: string[] = []) => ({
+    affinity: {
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/os", operator, values }] }],
+        },
+      },
+    },
+  });
+
+  it.each([
+    ["nodeSelector windows", { nodeSelector: { "kubernetes.io/os": "windows" } }, WINDOWS_REASON],
+    ["affinity In [windows]", osTerm("In", ["windows"]), AFFINITY_REASON],
+    ["affinity NotIn [linux]", osTerm("NotIn", ["linux"]), AFFINITY_REASON],
+    ["affinity DoesNotExist", osTerm("DoesNotExist"), AFFINITY_REASON],
+  ])("%s: no DaemonSet, and the workload is told why", (_, spec, reason) => {
+    const state = run([
+      workload("win", ["mcr.microsoft.com/windows/servercore:ltsc2022"], spec),
+      workload("web", [NGINX]),
+    ]);
+    expect(allImages(state)).toEqual([NGINX]);
+    expect(state.imagesByWorkload.find((w) => w.workload.name === "win")).toEqual({
+      workload: { kind: "Deployment", namespace: "default", name: "win" },
+      id: "Deployment/default/win",
+      images: [],
+      unsupported: reason,
+    });
+  });
+
+  it.each([
+    ["nodeSelector linux", { nodeSelector: { "kubernetes.io/os": "linux" } }],
+    ["affinity In [linux, windows]", osTerm("In", ["linux", "windows"])],
+    ["affinity NotIn [windows]", osTerm("NotIn", ["windows"])],
+  ])("%s: pre-pulled as usual", (_, spec) => {
+    const state = run([workload("web", [NGINX], spec)]);
+    expect(allImages(state)).toEqual([NGINX]);
+    expect(state.imagesByWorkload[0]?.unsupported).toBeUndefined();
+  });
+});

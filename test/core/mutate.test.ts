@@ -31,6 +31,12 @@ function applyReview(request: AdmissionRequest, result: MutationResult): unknown
   return applyPatch(request.object, JSON.parse(Buffer.from(patch, "base64").toString("utf8")));
 }
 
+/** The parts of the Deployment fixture the UPDATE table changes. */
+interface DeploymentShape {
+  metadata: { annotations: Record<string, string>; managedFields?: unknown[]; resourceVersion?: string };
+  spec: { replicas?: number; template: { spec: { containers: { image: string }[] } } };
+}
+
 function withAnnotation(object: unknown, key: string, value: string): unknown {
   const copy = structuredClone(object) as { metadata: { annotations: Record<string, string> } };
   copy.metadata.annotations[key] = value;
@@ -88,20 +94,60 @@ describe("mutate: opted-in workloads, per kind", () => {
     ["StatefulSet", statefulset],
     ["Job", job],
     ["CronJob", cronjob],
-  ])("%s: admitting the patched object again is unchanged, and still reconciles", (kind, body) => {
-    const request = requestOf(body);
-    const first = mutate(request);
-    const patched = applyReview(request, first);
+  ])(
+    "%s: admitting the patched object again (a label changed) is unchanged, and still reconciles",
+    (kind, body) => {
+      const request = requestOf(body);
+      const first = mutate(request);
+      const patched = applyReview(request, first);
+      const before = structuredClone(patched) as { metadata: { labels?: Record<string, string> } };
+      before.metadata.labels = { ...before.metadata.labels, team: "before" };
 
-    const again = mutate({ ...request, operation: "UPDATE", object: patched, oldObject: patched });
-    expect(again.outcome).toBe("unchanged");
-    expect(again.patch).toEqual([]);
-    expect(again.warnings).toEqual(first.warnings);
-    expect(again.reconcile).toEqual({ ...first.reconcile, operation: "UPDATE" });
-    const response = reviewFor(request, again).response;
-    expect(response?.patch).toBeUndefined();
-    expect(response?.patchType).toBeUndefined();
-    expect(again.kind).toBe(kind);
+      const again = mutate({ ...request, operation: "UPDATE", object: patched, oldObject: before });
+      expect(again.outcome).toBe("unchanged");
+      expect(again.patch).toEqual([]);
+      expect(again.warnings).toEqual(first.warnings);
+      expect(again.reconcile).toEqual({ ...first.reconcile, operation: "UPDATE" });
+      const response = reviewFor(request, again).response;
+      expect(response?.patch).toBeUndefined();
+      expect(response?.patchType).toBeUndefined();
+      expect(again.kind).toBe(kind);
+    },
+  );
+
+  it.each<[string, (object: DeploymentShape) => void, boolean]>([
+    // [change from oldObject to object, reconcile kicked?]
+    [
+      "prepull's status annotation only",
+      (o) => (o.metadata.annotations["prepull.dev/status"] = "3/3 nodes ready"),
+      false,
+    ],
+    [
+      "status annotation and the field manager's timestamp",
+      (o) => {
+        o.metadata.annotations["prepull.dev/status"] = "3/3 nodes ready";
+        o.metadata.managedFields = [
+          { manager: "prepull", operation: "Update", time: "2026-01-01T00:00:00Z" },
+        ];
+        o.metadata.resourceVersion = "999";
+      },
+      false,
+    ],
+    ["nothing at all", () => {}, false],
+    ["another annotation", (o) => (o.metadata.annotations["example.com/owner"] = "team-a"), true],
+    [
+      "an image",
+      (o) => o.spec.template.spec.containers.splice(0, 1, { image: "docker.io/library/nginx:1.27" }),
+      true,
+    ],
+    ["replicas", (o) => (o.spec.replicas = 7), true],
+  ])("an UPDATE changing %s kicks a reconcile: %s", (_, change, kicks) => {
+    const request = requestOf(deployment);
+    const patched = applyReview(request, mutate(request)) as DeploymentShape;
+    const updated = structuredClone(patched);
+    change(updated);
+    const result = mutate({ ...request, operation: "UPDATE", object: updated, oldObject: patched });
+    expect(result.reconcile !== undefined).toBe(kicks);
   });
 
   it("passes collection warnings through (untagged busybox in the Deployment)", () => {

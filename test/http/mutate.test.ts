@@ -86,13 +86,35 @@ describe("POST /mutate", () => {
     ).newDocument;
     server.queue.received.length = 0;
 
+    // The UPDATE scales it: a change prepull did not make, so it is handed over.
+    const before = structuredClone(patched) as { spec: JsonObject };
+    before.spec.replicas = 9;
     const again = await admit(
-      admissionReview(patched, { uid: "uid-b", operation: "UPDATE", oldObject: patched }),
+      admissionReview(patched, { uid: "uid-b", operation: "UPDATE", oldObject: before }),
     );
     expect(again.response).toEqual({ uid: "uid-b", allowed: true });
     expect(server.queue.received).toEqual([
       { kind: "Deployment", namespace: "shop", name: "web", operation: "UPDATE" },
     ]);
+  });
+
+  it("hands over nothing for prepull's own status write coming back as an UPDATE", async () => {
+    const object = deployment("status-only", "shop");
+    const first = await admit(admissionReview(object, { uid: "uid-c" }));
+    const patched = fastJsonPatch.applyPatch(
+      structuredClone(object),
+      decodePatch(first.response.patch ?? ""),
+      true,
+      false,
+    ).newDocument;
+    const withStatus = structuredClone(patched) as { metadata: { annotations: Record<string, string> } };
+    withStatus.metadata.annotations["prepull.dev/status"] = "2/2 nodes ready";
+    server.queue.received.length = 0;
+    const again = await admit(
+      admissionReview(withStatus, { uid: "uid-d", operation: "UPDATE", oldObject: patched }),
+    );
+    expect(again.response).toEqual({ uid: "uid-d", allowed: true });
+    expect(server.queue.received).toEqual([]);
   });
 
   it("gives a dry run the same response and queues nothing", async () => {

@@ -2,14 +2,22 @@
 // workloads in the same report need.
 import { describe, expect, it } from "vitest";
 import type { JsonObject, WorkloadKey } from "../../src/core/workload.ts";
-import type { KubeRest } from "../../src/kube/rest.ts";
-import { STATUS_ANNOTATION, StatusWriter } from "../../src/kube/status-writer.ts";
+import { KubeApiError, type KubeRest } from "../../src/kube/rest.ts";
+import { SLEEPER_FAILED_REASON, STATUS_ANNOTATION, StatusWriter } from "../../src/kube/status-writer.ts";
 import { createLogger } from "../../src/log.ts";
 import type { WorkloadStatus } from "../../src/reconcile/status.ts";
 
 function status(name: string, summary: string): WorkloadStatus {
   const workload: WorkloadKey = { kind: "Deployment", namespace: "apps", name };
-  return { workload, id: `Deployment/apps/${name}`, images: [], readyNodes: 0, eligibleNodes: 0, summary };
+  return {
+    workload,
+    id: `Deployment/apps/${name}`,
+    images: [],
+    sleeperFailing: [],
+    readyNodes: 0,
+    eligibleNodes: 0,
+    summary,
+  };
 }
 
 function object(summary: string | undefined): JsonObject {
@@ -118,5 +126,92 @@ describe("StatusWriter notes", () => {
     await writer.write([withNote([])], live, () => true);
     await writer.write([withNote([note])], live, () => true);
     expect(events).toHaveLength(2);
+  });
+});
+
+/** Records merge patches and Events; refuses the patches of the workloads named in `refuse`. */
+function recordingRest(refuse: ReadonlySet<string>) {
+  const patches: { name: string; patch: JsonObject }[] = [];
+  const events: JsonObject[] = [];
+  const rest: KubeRest = {
+    request: unused,
+    get: unused,
+    getOptional: unused,
+    apply: unused,
+    replace: unused,
+    delete: unused,
+    create: async (_path, object) => {
+      events.push(object);
+      return object;
+    },
+    mergePatch: async (path, patch) => {
+      const name = path.slice(path.lastIndexOf("/") + 1);
+      if (refuse.has(name))
+        throw new KubeApiError("PATCH", path, 422, "Invalid", "denied by ValidatingAdmissionPolicy");
+      patches.push({ name, patch });
+      return {};
+    },
+  };
+  return { rest, patches, events };
+}
+
+function writerWith(rest: KubeRest, later: number[]): StatusWriter {
+  return new StatusWriter({
+    rest,
+    logger: createLogger("silent"),
+    identity: "test",
+    minIntervalMs: 0,
+    requestLater: (ms) => later.push(ms),
+    now: () => 0,
+  });
+}
+
+describe("StatusWriter publication", () => {
+  it("clears stale annotations even when another workload's status patch is refused, and backs off", async () => {
+    const { rest, patches } = recordingRest(new Set(["rejected"]));
+    const later: number[] = [];
+    const writer = writerWith(rest, later);
+    const snapshot = {
+      statuses: [status("rejected", "1/3 nodes ready")],
+      live: new Map([["Deployment/apps/rejected", object(undefined)]]),
+      untracked: [
+        {
+          key: { kind: "Deployment", namespace: "apps", name: "gone" } as WorkloadKey,
+          object: object("3/3 nodes ready"),
+        },
+      ],
+    };
+    writer.publish(snapshot, () => true);
+    await writer.stop();
+    expect(patches).toEqual([
+      { name: "gone", patch: { metadata: { annotations: { [STATUS_ANNOTATION]: null } } } },
+    ]);
+    expect(later).toEqual([5_000]);
+    // Still refused: the retry waits twice as long.
+    writer.publish({ ...snapshot, untracked: [] }, () => true);
+    await writer.stop();
+    expect(later).toEqual([5_000, 10_000]);
+  });
+
+  it("reports a pre-pull pod whose init container fails in an Event, once until it recovers", async () => {
+    const { rest, events } = recordingRest(new Set());
+    const writer = writerWith(rest, []);
+    const failing: WorkloadStatus = {
+      ...status("web", "0/3 nodes ready; pre-pull pod cannot start on 3 nodes: install-sleeper OOMKilled"),
+      eligibleNodes: 3,
+      sleeperFailing: [{ reason: "install-sleeper OOMKilled", message: "", nodes: 3 }],
+    };
+    const live = new Map([["Deployment/apps/web", object(undefined)]]);
+    await writer.write([failing], live, () => true);
+    await writer.write([failing], live, () => true);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      type: "Warning",
+      reason: SLEEPER_FAILED_REASON,
+      message:
+        "The pre-pull pod cannot start on 3 of 3 nodes, so nothing is pulled there: install-sleeper OOMKilled",
+      involvedObject: { kind: "Deployment", namespace: "apps", name: "web" },
+    });
+    expect(SLEEPER_FAILED_REASON).toBe("PrepullPodFailed");
   });
 });

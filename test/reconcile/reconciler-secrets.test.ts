@@ -38,6 +38,7 @@ const settings: ReconcilerSettings = {
   leaderElection: {
     leaseName: DEFAULT_TIMINGS.leaseName,
     identity: "test",
+    requestTimeoutSeconds: 5,
     leaseDurationSeconds: 15,
     renewPeriodSeconds: 5,
     renewDeadlineSeconds: 10,

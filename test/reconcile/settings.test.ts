@@ -2,6 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.ts";
+import { validateLeaderElectionTimings } from "../../src/kube/leader.ts";
 import { nodeGateSettingsFrom } from "../../src/reconcile/node-gate-settings.ts";
 import { DEFAULT_TIMINGS, reconcilerSettingsFrom } from "../../src/reconcile/settings.ts";
 import { makeTempDir } from "../support/tls.ts";
@@ -28,9 +29,10 @@ describe("reconcilerSettingsFrom", () => {
         sleeperImage: "ghcr.io/prepull/prepull:0.1.0",
         sleeperPath: "/usr/local/bin/prepull-sleep",
         maxUnavailable: "100%",
-        maxImagesPerDaemonSet: 0,
+        maxImagesPerDaemonSet: 100,
         mirrorPullSecrets: false,
-        resources: { cpu: "1m", memory: "8Mi" },
+        resources: { cpu: "100m", memory: "32Mi" },
+        podRequests: { cpu: "1m", memory: "16Mi" },
       },
       metricsImageNames: false,
       tolerationPolicy: {
@@ -49,6 +51,7 @@ describe("reconcilerSettingsFrom", () => {
         renewPeriodSeconds: 5,
         renewDeadlineSeconds: 10,
         retryPeriodSeconds: 2,
+        requestTimeoutSeconds: 5,
       },
     });
   });
@@ -78,6 +81,7 @@ describe("reconcilerSettingsFrom", () => {
       maxImagesPerDaemonSet: 4,
       mirrorPullSecrets: true,
       resources: { cpu: "5m", memory: "16Mi" },
+      podRequests: { cpu: "1m", memory: "16Mi" },
     });
     expect(settings.excludedNamespaces).toEqual(["ci", "sandbox"]);
     expect(settings.resyncSeconds).toBe(120);
@@ -85,26 +89,39 @@ describe("reconcilerSettingsFrom", () => {
   });
 
   it.each([
-    // [duration, renew] → deadline strictly between renew and duration; retry never above renew
-    [15, 5, 10, 2],
-    [6, 2, 4, 2],
-    [3, 1, 2, 1],
-    [2, 1, 1.5, 1],
-    [120, 30, 75, 2],
-  ])("lease %is renewed every %is: renew deadline %ss, retry %ss", (duration, renew, deadline, retry) => {
-    const { leaderElection } = settingsFor({
-      PREPULL_LEASE_DURATION_SECONDS: String(duration),
-      PREPULL_LEASE_RENEW_SECONDS: String(renew),
-    });
-    expect(leaderElection).toMatchObject({
-      leaseDurationSeconds: duration,
-      renewPeriodSeconds: renew,
-      renewDeadlineSeconds: deadline,
-      retryPeriodSeconds: retry,
-    });
-    expect(leaderElection.renewDeadlineSeconds).toBeGreaterThan(renew);
-    expect(leaderElection.renewDeadlineSeconds).toBeLessThan(duration);
-  });
+    // [duration, renew] → deadline strictly between renew and duration; retry never above renew;
+    // request timeout within duration − deadline, at most 5 s
+    [15, 5, 10, 2, 5],
+    [6, 2, 4, 2, 2],
+    [3, 1, 2, 1, 1],
+    [2, 1, 1.5, 1, 0.5],
+    [120, 30, 75, 2, 5],
+  ])(
+    "lease %is renewed every %is: renew deadline %ss, retry %ss, request timeout %ss",
+    (duration, renew, deadline, retry, timeout) => {
+      const { leaderElection } = settingsFor({
+        PREPULL_LEASE_DURATION_SECONDS: String(duration),
+        PREPULL_LEASE_RENEW_SECONDS: String(renew),
+      });
+      expect(leaderElection).toMatchObject({
+        leaseDurationSeconds: duration,
+        renewPeriodSeconds: renew,
+        renewDeadlineSeconds: deadline,
+        retryPeriodSeconds: retry,
+        requestTimeoutSeconds: timeout,
+      });
+      // The elector accepts what the settings derive (it throws on timings that could make two leaders).
+      expect(() =>
+        validateLeaderElectionTimings({
+          ...leaderElection,
+          namespace: "prepull",
+          name: leaderElection.leaseName,
+        }),
+      ).not.toThrow();
+      expect(leaderElection.renewDeadlineSeconds).toBeGreaterThan(renew);
+      expect(leaderElection.renewDeadlineSeconds).toBeLessThan(duration);
+    },
+  );
 
   it("makes the pre-pull pods tolerate the gating taint only when the node gate is on", () => {
     expect(settingsFor({}).prepull.extraTolerations).toBeUndefined();
@@ -154,6 +171,7 @@ describe("reconcilerSettingsFrom", () => {
         renewPeriodSeconds: 5,
         renewDeadlineSeconds: 10,
         retryPeriodSeconds: 2,
+        requestTimeoutSeconds: 5,
       },
     });
   });

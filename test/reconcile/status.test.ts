@@ -3,6 +3,7 @@ import type { WorkloadImages } from "../../src/core/desired-state.ts";
 import {
   computeStatus,
   type DaemonSetView,
+  initFailureOf,
   type PodView,
   podViewOf,
   presenceOf,
@@ -73,7 +74,55 @@ describe("presenceOf", () => {
   }
 });
 
+describe("initFailureOf", () => {
+  it.each([
+    ["running", { state: { running: {} } }, undefined],
+    ["done", { state: { terminated: { exitCode: 0, reason: "Completed" } } }, undefined],
+    ["pulling", { state: { waiting: { reason: "PodInitializing" } } }, undefined],
+    [
+      "OOM-killed",
+      { state: { terminated: { exitCode: 137, reason: "OOMKilled" } } },
+      { reason: "OOMKilled", message: "" },
+    ],
+    [
+      "wrong architecture",
+      { state: { terminated: { exitCode: 128, reason: "StartError", message: "exec format error" } } },
+      { reason: "StartError", message: "exec format error" },
+    ],
+    ["no reason", { state: { terminated: { exitCode: 2 } } }, { reason: "exit code 2", message: "" }],
+    [
+      "image not pullable",
+      { state: { waiting: { reason: "ImagePullBackOff", message: "pull access denied" } } },
+      { reason: "ImagePullBackOff", message: "pull access denied" },
+    ],
+    [
+      "crash loop, naming the last termination",
+      {
+        state: { waiting: { reason: "CrashLoopBackOff", message: "back-off 10s" } },
+        lastState: { terminated: { exitCode: 137, reason: "OOMKilled" } },
+      },
+      { reason: "CrashLoopBackOff (OOMKilled)", message: "back-off 10s" },
+    ],
+  ] as const)("%s", (_, status, expected) => {
+    expect(initFailureOf({ name: "install-sleeper", ...status })).toEqual(expected);
+  });
+});
+
 describe("podViewOf", () => {
+  it("names the failing init container", () => {
+    const view = podViewOf({
+      metadata: { labels: { "prepull.dev/daemonset": "prepull-abc" } },
+      spec: { nodeName: "n1", containers: [{ name: "img-1", image: NGINX }] },
+      status: {
+        initContainerStatuses: [
+          { name: "install-sleeper", state: { terminated: { exitCode: 137, reason: "OOMKilled" } } },
+        ],
+        containerStatuses: [{ name: "img-1", state: { waiting: { reason: "PodInitializing" } } }],
+      },
+    });
+    expect(view?.initFailure).toEqual({ reason: "install-sleeper OOMKilled", message: "" });
+  });
+
   it("reads the DaemonSet label, node, images and statuses", () => {
     const view = podViewOf({
       metadata: { labels: { "prepull.dev/daemonset": "prepull-abc" } },
@@ -121,13 +170,93 @@ describe("computeStatus", () => {
     expect(report.images).toEqual([{ image: NGINX, ready: 2, eligible: 3, failing: 0 }]);
   });
 
-  it("ignores pods of an older revision that ran another image in the container", () => {
+  it("ignores pods of an older revision: another image runs in a container of another name", () => {
+    const report = computeStatus(
+      [mapping("web", [{ image: NGINX, daemonSet: "ds-all", container: "img-7f3a19c2" }])],
+      daemonSets,
+      [pod("ds-all", "n1", { "img-0b5e88d1": ["docker.io/library/nginx:1.24", running] })],
+    );
+    expect(report.workloads[0]?.readyNodes).toBe(0);
+  });
+
+  it("counts a container whose image a policy pinned to a digest or moved to a mirror", () => {
+    const pinned = `${NGINX}@sha256:${"4c".repeat(32)}`;
+    const report = computeStatus(
+      [mapping("web", [{ image: NGINX, daemonSet: "ds-all", container: "img-7f3a19c2" }])],
+      daemonSets,
+      [
+        pod("ds-all", "n1", { "img-7f3a19c2": [pinned, running] }),
+        pod("ds-all", "n2", { "img-7f3a19c2": ["mirror.internal/library/nginx:1.25", running] }),
+        pod("ds-all", "n3", { "img-7f3a19c2": [pinned, failing("ErrImagePull")] }),
+      ],
+    );
+    expect(report.workloads[0]?.summary).toBe(`2/3 nodes ready; 1 failing on 1 node: ErrImagePull ${NGINX}`);
+    expect(report.images).toEqual([{ image: NGINX, ready: 2, eligible: 3, failing: 1 }]);
+  });
+
+  it("reports nodes whose pre-pull pod cannot start because its init container fails", () => {
+    const blocked = (node: string, reason: string): PodView => ({
+      ...pod("ds-all", node, { c1: [NGINX, pulling], c2: [REDIS, pulling] }),
+      initFailure: { reason, message: `${reason} message` },
+    });
+    const report = computeStatus(
+      [
+        mapping("app", [
+          { image: NGINX, daemonSet: "ds-all", container: "c1" },
+          { image: REDIS, daemonSet: "ds-all", container: "c2" },
+        ]),
+      ],
+      daemonSets,
+      [
+        blocked("n1", "install-sleeper OOMKilled"),
+        blocked("n2", "install-sleeper OOMKilled"),
+        blocked("n3", "install-sleeper ImagePullBackOff"),
+      ],
+    );
+    const status = report.workloads[0];
+    expect(status?.sleeperFailing).toEqual([
+      { reason: "install-sleeper OOMKilled", message: "install-sleeper OOMKilled message", nodes: 2 },
+      {
+        reason: "install-sleeper ImagePullBackOff",
+        message: "install-sleeper ImagePullBackOff message",
+        nodes: 1,
+      },
+    ]);
+    expect(status?.summary).toBe(
+      "2 images: 0/3 nodes ready; pre-pull pod cannot start on 3 nodes: install-sleeper OOMKilled, install-sleeper ImagePullBackOff",
+    );
+  });
+
+  it("a node whose image is present is not blocked, whatever a newer pod's init container does", () => {
     const report = computeStatus(
       [mapping("web", [{ image: NGINX, daemonSet: "ds-all", container: "c1" }])],
       daemonSets,
-      [pod("ds-all", "n1", { c1: ["docker.io/library/nginx:1.24", running] })],
+      [
+        pod("ds-all", "n1", { c1: [NGINX, running] }),
+        {
+          ...pod("ds-all", "n1", { c1: [NGINX, pulling] }),
+          initFailure: { reason: "install-sleeper Error", message: "" },
+        },
+      ],
     );
-    expect(report.workloads[0]?.readyNodes).toBe(0);
+    expect(report.workloads[0]?.sleeperFailing).toEqual([]);
+    expect(report.workloads[0]?.summary).toBe("1/3 nodes ready");
+  });
+
+  it("tells a workload prepull cannot serve why, instead of a count", () => {
+    const report = computeStatus(
+      [
+        {
+          ...mapping("win", []),
+          unsupported: "pinned to kubernetes.io/os=windows nodes; prepull pre-pulls on Linux nodes only",
+        },
+      ],
+      daemonSets,
+      [],
+    );
+    expect(report.workloads[0]?.summary).toBe(
+      "not pre-pulled: pinned to kubernetes.io/os=windows nodes; prepull pre-pulls on Linux nodes only",
+    );
   });
 
   it("a node is ready for a workload only when all its images are there, and failures are named", () => {

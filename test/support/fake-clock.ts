@@ -1,5 +1,5 @@
 // A clock whose time only moves when the test says so, for the queues' Clock interface.
-import type { Clock } from "../../src/reconcile/work-queue.ts";
+import type { Clock } from "../../src/clock.ts";
 
 export class FakeClock implements Clock {
   time = 0;

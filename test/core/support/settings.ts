@@ -11,5 +11,6 @@ export const settings: PrepullSettings = {
   maxUnavailable: "100%",
   maxImagesPerDaemonSet: 0,
   mirrorPullSecrets: false,
-  resources: { cpu: "1m", memory: "8Mi" },
+  resources: { cpu: "100m", memory: "32Mi" },
+  podRequests: { cpu: "1m", memory: "16Mi" },
 };

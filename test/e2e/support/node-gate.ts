@@ -5,8 +5,9 @@
 // setNodeCpu are KWOK-specific.
 //
 // How a KWOK node's pre-pull pod is held "still pulling": kwok runs every pod bound to its nodes
-// at once, so the pod must not be bound yet. The test's prepull gives its pre-pull containers a
-// CPU request (PREPULL_CONTAINER_CPU) larger than the node's allocatable CPU: the DaemonSet
+// at once, so the pod must not be bound yet. The test's prepull gives its pre-pull pods a CPU
+// request (PREPULL_POD_CPU, carried by the init container; PREPULL_CONTAINER_CPU, the limit, must
+// be at least as large) larger than the node's allocatable CPU: the DaemonSet
 // controller still creates the pod for the node (it does not check resources) and the scheduler
 // leaves it Pending (Insufficient cpu). Raising the node's allocatable CPU lets the scheduler bind
 // it; kwok then reports its containers running, which is what the kubelet reports once the image
@@ -27,11 +28,13 @@ export function gateEnv(
   return {
     PREPULL_NODE_GATE: "on",
     PREPULL_NODE_GATE_DEADLINE_SECONDS: String(options.deadlineSeconds ?? 600),
-    ...(options.containerCpu === undefined ? {} : { PREPULL_CONTAINER_CPU: options.containerCpu }),
+    ...(options.containerCpu === undefined
+      ? {}
+      : { PREPULL_POD_CPU: options.containerCpu, PREPULL_CONTAINER_CPU: options.containerCpu }),
   };
 }
 
-/** A pre-pull container CPU request no held node can fit (see the header). */
+/** A pre-pull pod CPU request no held node can fit (see the header). */
 export const HOLDING_CONTAINER_CPU = "1";
 /** Allocatable CPU of a node that holds its pre-pull pods Pending... */
 export const HELD_NODE_CPU = "500m";

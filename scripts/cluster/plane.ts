@@ -104,6 +104,8 @@ export async function healthyState(paths: ClusterPaths): Promise<PlaneState | un
     if (pid === undefined || !(await isOurProcess(pid, paths))) return undefined;
     if (!(await isHealthy(healthUrl(component, state), tls))) return undefined;
   }
+  // A plane from before the real node existed has no such field: not one this code can reuse.
+  if (state.realNode === undefined) return undefined;
   if (state.realNode.enabled && !(await realNodeHealthy(paths, state.realNode))) return undefined;
   return state;
 }

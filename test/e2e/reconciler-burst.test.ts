@@ -2,6 +2,7 @@
 // annotated Deployments ends in exactly their images with a handful of DaemonSet writes, all by
 // the leader; and with the leader SIGKILLed mid-burst, the other replica takes over once the lease
 // expires and the final state is still exact.
+import { CoordinationV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import {
   allImages,
@@ -163,6 +164,14 @@ test("the leader SIGKILLed mid-burst: the other replica takes over when the leas
     }
   });
   await killing;
+  // The dead leader's last renewal, as the apiserver stored it: nobody may lead before it expires.
+  const leases = adminClients().kubeConfig.makeApiClient(CoordinationV1Api);
+  const before = await leases.readNamespacedLease({
+    namespace: releaseNamespace,
+    name: "prepull-reconciler",
+  });
+  expect(before.spec?.holderIdentity).toBe(leader.identity);
+  const lastRenewal = new Date(before.spec?.renewTime ?? 0).getTime();
   const takeoverMs = await waitFor(
     `${survivor.identity} to lead`,
     async () => ((await survivor.state()).leader ? performance.now() - killedAt : undefined),
@@ -174,7 +183,12 @@ test("the leader SIGKILLed mid-burst: the other replica takes over when the leas
     `failover: ${survivor.identity} leads ${Math.round(takeoverMs)} ms after the leader was killed ` +
       `(lease ${LEASE_SECONDS} s); final image set exact`,
   );
-  // The protocol's bound: the lease runs out at most leaseDuration after the last renewal, which
-  // came before the kill; one retry period of slack for a follower whose lease watch lagged.
-  expect(takeoverMs).toBeLessThanOrEqual((LEASE_SECONDS + RETRY_SECONDS) * 1000);
+  // Judged by the Lease's own timestamps, not a wall-clock bound: the survivor holds it, and took
+  // it only once the dead leader's lease had run out (never two leaders). How long that took is
+  // logged above, for benchmarks.
+  const after = await leases.readNamespacedLease({ namespace: releaseNamespace, name: "prepull-reconciler" });
+  expect(after.spec?.holderIdentity).toBe(survivor.identity);
+  expect(new Date(after.spec?.acquireTime ?? 0).getTime()).toBeGreaterThanOrEqual(
+    lastRenewal + LEASE_SECONDS * 1000,
+  );
 });

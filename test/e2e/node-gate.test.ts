@@ -7,7 +7,7 @@
 // never land on them once released. How a pre-pull pod is held "still pulling" on a KWOK node is
 // explained in support/node-gate.ts.
 import type { CoreV1Event, V1Pod } from "@kubernetes/client-node";
-import { expect, test } from "vitest";
+import { expect, test, vi } from "vitest";
 import { daemonSetWith, podsOf, waitFor } from "../../bench/reconcile-harness.ts";
 import { createKubeRest } from "../../src/kube/rest.ts";
 import { GATE_DEADLINE_REASON } from "../../src/reconcile/node-gate.ts";
@@ -279,7 +279,11 @@ test("a node that no pre-pull DaemonSet targets is released at once", async () =
     await waitForRelease(node);
     expect(await metric(prepull, "prepull_node_gate_releases_total", { outcome: "ready" })).toBe(1);
     expect(await metric(prepull, "prepull_node_gate_releases_total", { outcome: "deadline" })).toBe(0);
-    expect(prepull.output()).toContain("no pre-pull DaemonSet targets the node; taint removed");
+    // prepull writes its log lines in batches (src/log.ts): wait for the line.
+    await vi.waitFor(
+      () => expect(prepull.output()).toContain("no pre-pull DaemonSet targets the node; taint removed"),
+      { timeout: 10_000, interval: 100 },
+    );
   } finally {
     await prepull.stop();
   }

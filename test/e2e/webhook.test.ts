@@ -1,7 +1,7 @@
 // The real apiserver and the real prepull server together: which requests reach prepull, that its
 // patch lands on the stored object, that dry runs leave nothing behind, and that the cluster keeps
 // working when prepull is down (failurePolicy Ignore).
-import { afterAll, beforeAll, describe, expect, onTestFinished, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, onTestFinished, test, vi } from "vitest";
 import { isApiStatus } from "../../scripts/cluster/kube-client.ts";
 import { imageSetDigest } from "../../src/core/images.ts";
 import { webhookSettings } from "../support/webhook-configuration.ts";
@@ -143,7 +143,12 @@ describe("admission through the real apiserver", () => {
     expect(answer.metadata?.annotations?.[TRACKED_IMAGES]).toBe(
       imageSetDigest(["registry.k8s.io/pause:3.10"]),
     );
-    expect(prepull.output()).toMatch(/"name":"dry"[^\n]*"dryRun":true|"dryRun":true[^\n]*"name":"dry"/);
+    // prepull writes its log lines in batches (src/log.ts): wait for the line rather than read at once.
+    await vi.waitFor(
+      () =>
+        expect(prepull.output()).toMatch(/"name":"dry"[^\n]*"dryRun":true|"dryRun":true[^\n]*"name":"dry"/),
+      { timeout: 10_000, interval: 100 },
+    );
 
     // ...and nothing stayed: no object. (prepull skips the reconcile hand-off for dry runs; its
     // queue-depth gauge cannot show that here, since other runs sharing the plane write status

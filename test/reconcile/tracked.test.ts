@@ -83,7 +83,9 @@ describe("trackedWorkloadOf", () => {
     const optedOut = object("Deployment", { annotations: { prepull: "false" } });
     expect(trackedWorkloadOf({ kind: "Deployment", object: optedOut }, labelled)).toBeUndefined();
     const clusterWide = contextOf({ clusterDefault: true });
-    expect(trackedWorkloadOf({ kind: "Deployment", object: plain }, clusterWide)?.reason).toBe("cluster default");
+    expect(trackedWorkloadOf({ kind: "Deployment", object: plain }, clusterWide)?.reason).toBe(
+      "cluster default",
+    );
     expect(trackedWorkloadOf({ kind: "Deployment", object: optedOut }, clusterWide)).toBeUndefined();
     const inIgnored = object("Deployment", { annotations: {}, namespace: "ignored" });
     expect(trackedWorkloadOf({ kind: "Deployment", object: inIgnored }, clusterWide)).toBeUndefined();

@@ -362,7 +362,7 @@ export const SETTINGS = {
     default: "off",
     description:
       "on: pre-pull every supported workload in every namespace not excluded, unless the workload says " +
-      'prepull: "false" (the chart\'s webhook.clusterDefault sets it and the webhook\'s namespaceSelector to match)',
+      "prepull: \"false\" (the chart's webhook.clusterDefault sets it and the webhook's namespaceSelector to match)",
     parse: onOff,
   }),
   resyncSeconds: setting({

@@ -35,7 +35,10 @@ export function optInReason(input: OptInInput): OptInReason | undefined {
 }
 
 /** Convenience for a decoded object. */
-export function optInReasonOf(object: JsonObject, rest: Omit<OptInInput, "annotations">): OptInReason | undefined {
+export function optInReasonOf(
+  object: JsonObject,
+  rest: Omit<OptInInput, "annotations">,
+): OptInReason | undefined {
   return optInReason({ ...rest, annotations: annotationsOf(object) });
 }
 

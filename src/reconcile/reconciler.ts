@@ -191,7 +191,8 @@ export class Reconciler {
     metrics.setImageTotals(report.images);
 
     // In the background: status patches must not hold up the next run's DaemonSet writes.
-    const statuses = report.workloads.map((status) => withReason(withNotes(status, notes.get(status.id)), reasons.get(status.id)),
+    const statuses = report.workloads.map((status) =>
+      withReason(withNotes(status, notes.get(status.id)), reasons.get(status.id)),
     );
     if (isLeader()) statusWriter.publish({ statuses, live, untracked }, isLeader);
     lap("status");

@@ -17,13 +17,13 @@
 
 import type { TrackedWorkload } from "../core/desired-state.ts";
 import { collectImages } from "../core/images.ts";
+import { type OptInReason, optInReasonOf } from "../core/opt-in.ts";
 import {
   boundPlacement,
   type RuntimeClassScheduling,
   runtimeClassNameOf,
   type TolerationPolicy,
 } from "../core/placement-bounds.ts";
-import { type OptInReason, optInReasonOf } from "../core/opt-in.ts";
 import type { JsonObject, WorkloadKind } from "../core/workload.ts";
 import { isJsonObject, podSpecOf } from "../core/workload.ts";
 

@@ -1,7 +1,7 @@
 // The real apiserver and the real prepull server together: which requests reach prepull, that its
 // patch lands on the stored object, that dry runs leave nothing behind, and that the cluster keeps
 // working when prepull is down (failurePolicy Ignore).
-import { afterAll, beforeAll, describe, expect, onTestFinished, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, onTestFinished, test, vi } from "vitest";
 import { isApiStatus } from "../../scripts/cluster/kube-client.ts";
 import { imageSetDigest } from "../../src/core/images.ts";
 import { webhookSettings } from "../support/webhook-configuration.ts";
@@ -72,6 +72,25 @@ describe("admission through the real apiserver", () => {
       operator: "NotIn",
       values: [...webhookSettings.alwaysExcludedNamespaces, releaseNamespace],
     });
+    // The namespace entry: same settings, its own name, path and matchConditions, and a selector
+    // on the opt-in label (the cluster default drops it: see namespace-opt-in.test.ts).
+    const byNamespace = stored.webhooks?.[1];
+    expect(byNamespace).toMatchObject({
+      name: "namespaces.prepull.dev",
+      failurePolicy: shipped.failurePolicy,
+      timeoutSeconds: shipped.timeoutSeconds,
+      matchConditions: webhookSettings.namespaceWebhook.matchConditions,
+      clientConfig: { url: `${prepull.baseUrl}/mutate/namespace` },
+    });
+    expect(byNamespace?.rules).toEqual(shipped.rules);
+    expect(byNamespace?.namespaceSelector?.matchExpressions?.slice(0, 2)).toEqual([
+      {
+        key: "kubernetes.io/metadata.name",
+        operator: "NotIn",
+        values: [...webhookSettings.alwaysExcludedNamespaces, releaseNamespace],
+      },
+      { key: "prepull.dev/enabled", operator: "In", values: ["true"] },
+    ]);
   });
 
   test("prepull is called for an opted-in Deployment and never for one without the annotation", async () => {
@@ -143,7 +162,12 @@ describe("admission through the real apiserver", () => {
     expect(answer.metadata?.annotations?.[TRACKED_IMAGES]).toBe(
       imageSetDigest(["registry.k8s.io/pause:3.10"]),
     );
-    expect(prepull.output()).toMatch(/"name":"dry"[^\n]*"dryRun":true|"dryRun":true[^\n]*"name":"dry"/);
+    // prepull writes its log lines in batches (src/log.ts): wait for the line rather than read at once.
+    await vi.waitFor(
+      () =>
+        expect(prepull.output()).toMatch(/"name":"dry"[^\n]*"dryRun":true|"dryRun":true[^\n]*"name":"dry"/),
+      { timeout: 10_000, interval: 100 },
+    );
 
     // ...and nothing stayed: no object. (prepull skips the reconcile hand-off for dry runs; its
     // queue-depth gauge cannot show that here, since other runs sharing the plane write status

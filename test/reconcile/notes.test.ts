@@ -9,6 +9,7 @@ const status = (summary: string): WorkloadStatus => ({
   readyNodes: 3,
   eligibleNodes: 3,
   summary,
+  sleeperFailing: [],
 });
 
 describe("withReason", () => {

@@ -93,14 +93,19 @@ export async function realNodeAct(options: RealNodeActOptions): Promise<string> 
     const [prepulledRow, twinRow] = rows;
     if (prepulledRow?.runningAfter !== undefined && twinRow?.runningAfter !== undefined)
       return (
-        `On the real node, the pod of the opted-in workload started in ${prepulledRow.runningAfter.toFixed(0)} s, ` +
-        `its twin's (not opted in) in ${twinRow.runningAfter.toFixed(0)} s: the twin pulled its ` +
+        `On the real node, the pod of the opted-in workload started in ${wholeSeconds(prepulledRow.runningAfter)}, ` +
+        `its twin's (not opted in) in ${wholeSeconds(twinRow.runningAfter)}: the twin pulled its ` +
         `${options.node.largeImageMib} MiB image first; prepull had pulled the other one ahead of time.`
       );
     if (now > options.timeoutSeconds)
       throw new Error(`the real node's act did not finish in ${options.timeoutSeconds}s`);
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
+}
+
+/** API timestamps have 1 s resolution: a start within the same second reads "under 1 s". */
+function wholeSeconds(value: number): string {
+  return value < 1 ? "under 1 s" : `${value.toFixed(0)} s`;
 }
 
 async function observe(options: RealNodeActOptions, row: Row, now: number): Promise<void> {
@@ -157,7 +162,7 @@ function printTable(rows: Row[], now: number, node: RealNodeState, last: Printed
     if (row.scaledAt !== undefined) start = "pod pending";
     if (row.pullingSince !== undefined) start = `pulling the image… ${(now - row.pullingSince).toFixed(0)} s`;
     if (row.runningAfter !== undefined)
-      start = `${row.runningAfter.toFixed(0)} s${row.pullMessage?.includes("already present") ? " (image already on the node)" : row.pullMessage ? " (pulled at start)" : ""}`;
+      start = `${wholeSeconds(row.runningAfter)}${row.pullMessage?.includes("already present") ? " (image already on the node)" : row.pullMessage ? " (pulled at start)" : ""}`;
     lines.push(
       `  ${row.twin.name.padEnd(17)}${(row.twin.optedIn ? "yes" : "no").padEnd(9)}${prepull.padEnd(24)}${start}`,
     );

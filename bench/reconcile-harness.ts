@@ -25,7 +25,6 @@ export function replicaSettings(
 ): ReconcilerSettings {
   return {
     excludedNamespaces: [],
-    clusterDefault: false,
     tolerationPolicy: DEFAULT_TOLERATION_POLICY,
     // The tests and benchmarks read per-image gauges by image name.
     metricsImageNames: true,

@@ -61,7 +61,6 @@ describe("loadConfig", () => {
       podName: undefined,
       reconciler: true,
       excludedNamespaces: [],
-      clusterDefault: false,
       resyncSeconds: 300,
       maxImagesPerDaemonSet: 100,
       maxUnavailable: "100%",
@@ -100,7 +99,6 @@ describe("loadConfig", () => {
     expect(config).toMatchObject({
       podName: "prepull-7d9f-abcde",
       excludedNamespaces: [],
-      clusterDefault: false,
       priorityClassName: undefined,
       sleeperPullSecrets: [],
     });

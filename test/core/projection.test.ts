@@ -87,8 +87,6 @@ describe("workloadProjection", () => {
     const whole = deployment({ prepull: "true" });
     const excluded: TrackingContext = {
       excluded: new Set<string>(),
-      clusterDefault: false,
-      namespaceLabels: () => ({}),
       namespaceAnnotations: () => ({}),
       runtimeClass: () => undefined,
       serviceAccountPullSecrets: () => undefined,
@@ -102,26 +100,12 @@ describe("workloadProjection", () => {
     );
   });
 
-  it('keeps only identity and the opt-out of a workload that says prepull: "false"', () => {
-    expect(workloadProjection("Deployment", deployment({ prepull: "false" }))).toEqual({
+  it("keeps only identity of a workload that has not opted in", () => {
+    expect(workloadProjection("Deployment", deployment({}))).toEqual({
       apiVersion: "apps/v1",
       kind: "Deployment",
-      metadata: {
-        name: "web",
-        namespace: "shop",
-        uid: "u1",
-        resourceVersion: "42",
-        generation: 3,
-        annotations: { prepull: "false" },
-      },
+      metadata: { name: "web", namespace: "shop", uid: "u1", resourceVersion: "42", generation: 3 },
     });
-  });
-
-  it("keeps the template of an unannotated workload: its namespace or the cluster default may bring it in", () => {
-    const projected = workloadProjection("Deployment", deployment({}));
-    expect(podSpecOf("Deployment", projected)).toEqual(
-      podSpecOf("Deployment", workloadProjection("Deployment", deployment({ prepull: "true" }))),
-    );
   });
 
   it("keeps a CronJob's template and a Job's conditions", () => {

@@ -21,8 +21,6 @@ export interface WebhookConfigurationRequest {
   /** prepull's own namespace: never sent to the webhook (its DaemonSets and itself live there). */
   releaseNamespace: string;
   extraExcludedNamespaces?: readonly string[];
-  /** webhook.clusterDefault: the namespace entry selects every namespace not excluded. */
-  clusterDefault?: boolean;
 }
 
 /** The namespaces the webhook never sees: the always-excluded ones, the release's, the user's. */
@@ -30,15 +28,12 @@ export function excludedNamespaces(releaseNamespace: string, extra: readonly str
   return [...new Set([...settings.alwaysExcludedNamespaces, releaseNamespace, ...extra])];
 }
 
-function clientConfigFor(
-  endpoint: WebhookEndpoint,
-  path: string,
-): AdmissionregistrationV1WebhookClientConfig {
+function clientConfigFor(endpoint: WebhookEndpoint): AdmissionregistrationV1WebhookClientConfig {
   if ("baseUrl" in endpoint) {
-    return { url: `${endpoint.baseUrl.replace(/\/+$/, "")}${path}`, caBundle: endpoint.caBundle };
+    return { url: `${endpoint.baseUrl.replace(/\/+$/, "")}${settings.path}`, caBundle: endpoint.caBundle };
   }
   return {
-    service: { ...endpoint.service, path },
+    service: { ...endpoint.service, path: settings.path },
     ...(endpoint.caBundle === undefined ? {} : { caBundle: endpoint.caBundle }),
   };
 }
@@ -46,12 +41,6 @@ function clientConfigFor(
 export function webhookConfigurationFor(
   request: WebhookConfigurationRequest,
 ): V1MutatingWebhookConfiguration {
-  const notExcluded = {
-    key: settings.namespaceSelectorKey,
-    operator: "NotIn",
-    values: excludedNamespaces(request.releaseNamespace, request.extraExcludedNamespaces),
-  };
-  const optInLabel = { key: settings.namespaceOptInLabel, operator: "In", values: ["true"] };
   return {
     apiVersion: "admissionregistration.k8s.io/v1",
     kind: "MutatingWebhookConfiguration",
@@ -59,16 +48,15 @@ export function webhookConfigurationFor(
     webhooks: [
       {
         ...structuredClone(settings.webhook),
-        clientConfig: clientConfigFor(request.endpoint, settings.path),
-        namespaceSelector: { matchExpressions: [notExcluded] },
-      },
-      {
-        ...structuredClone(settings.webhook),
-        name: settings.namespaceWebhook.name,
-        matchConditions: structuredClone(settings.namespaceWebhook.matchConditions),
-        clientConfig: clientConfigFor(request.endpoint, settings.namespaceWebhook.path),
+        clientConfig: clientConfigFor(request.endpoint),
         namespaceSelector: {
-          matchExpressions: request.clusterDefault === true ? [notExcluded] : [notExcluded, optInLabel],
+          matchExpressions: [
+            {
+              key: settings.namespaceSelectorKey,
+              operator: "NotIn",
+              values: excludedNamespaces(request.releaseNamespace, request.extraExcludedNamespaces),
+            },
+          ],
         },
       },
     ],

@@ -33,8 +33,6 @@ export interface WebhookRegistrationOptions {
    */
   onlyNamespaces?: readonly string[];
   extraExcludedNamespaces?: readonly string[];
-  /** webhook.clusterDefault: the namespace entry selects every namespace not excluded. */
-  clusterDefault?: boolean;
 }
 
 export interface WebhookRegistration {
@@ -52,16 +50,14 @@ export function testWebhookConfiguration(
     endpoint: { baseUrl: options.target.baseUrl, caBundle: options.target.caBundle },
     releaseNamespace: options.target.namespace,
     extraExcludedNamespaces: options.extraExcludedNamespaces,
-    ...(options.clusterDefault === undefined ? {} : { clusterDefault: options.clusterDefault }),
   });
-  for (const webhook of configuration.webhooks ?? []) {
-    if (options.onlyNamespaces && webhook.namespaceSelector?.matchExpressions) {
-      webhook.namespaceSelector.matchExpressions.push({
-        key: webhookSettings.namespaceSelectorKey,
-        operator: "In",
-        values: [...options.onlyNamespaces],
-      });
-    }
+  const webhook = configuration.webhooks?.[0];
+  if (options.onlyNamespaces && webhook?.namespaceSelector?.matchExpressions) {
+    webhook.namespaceSelector.matchExpressions.push({
+      key: webhookSettings.namespaceSelectorKey,
+      operator: "In",
+      values: [...options.onlyNamespaces],
+    });
   }
   return configuration;
 }

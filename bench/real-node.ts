@@ -9,11 +9,10 @@
 // Starts (or reuses) the plane with its real node and the demo's prepull. Writes
 // bench/results/real-node.json and .md. Pairs alternate their order (cold first, then prepull
 // first) so a drift in machine load does not favour one side.
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { parseArgs, promisify } from "node:util";
+import { parseArgs } from "node:util";
 import { AppsV1Api, CoreV1Api, KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import { isApiStatus } from "../scripts/cluster/kube-client.ts";
 import { REPO_ROOT } from "../scripts/cluster/paths.ts";
@@ -21,14 +20,13 @@ import { upPlane } from "../scripts/cluster/plane.ts";
 import { progress } from "../scripts/cluster/progress.ts";
 import { testImages } from "../scripts/cluster/real-node/images.ts";
 import { REAL_NODE_PLACEMENT, realNodeLayout } from "../scripts/cluster/real-node/layout.ts";
-import { crictlArgs } from "../scripts/cluster/real-node/real-node.ts";
+import { crictl as runCrictl } from "../scripts/cluster/real-node/real-node.ts";
 import { realNodeDeployment } from "../scripts/cluster/real-node/workload.ts";
 import { ensureDemoPrepull } from "../scripts/demo/prepull-process.ts";
 import { ensureNamespace } from "../scripts/demo/register.ts";
 import { DEMO_NAMESPACE, RELEASE_NAMESPACE } from "../scripts/demo/workloads.ts";
 import { waitFor } from "./reconcile-harness.ts";
 
-const execFileAsync = promisify(execFile);
 const { values } = parseArgs({ options: { pairs: { type: "string", default: "3" } } });
 const pairs = Number(values.pairs);
 if (!Number.isInteger(pairs) || pairs < 1 || pairs > 20)
@@ -62,15 +60,8 @@ await ensureDemoPrepull(plane.paths, log, [
   "--prepull-sleeper-path=/usr/local/bin/prepull-sleep",
 ]);
 
-async function crictl(...args: string[]): Promise<string> {
-  const { stdout } = await execFileAsync(
-    join(plane.state.binDir, "crictl"),
-    crictlArgs(layout, "--timeout=15m", ...args),
-    {
-      maxBuffer: 16 * 1024 * 1024,
-    },
-  );
-  return stdout;
+function crictl(...args: string[]): Promise<string> {
+  return runCrictl(plane.state.binDir, layout, "--timeout=15m", ...args);
 }
 
 async function onNode(): Promise<boolean> {

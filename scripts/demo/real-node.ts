@@ -2,20 +2,16 @@
 // in and its twin not. prepull pulls the opted-in one's image onto the node ahead of time; then
 // both scale onto the node at once, and the table shows each pod's wait side by side: the twin's
 // real pull in progress, then each pod's time from creation to running.
-import { execFile } from "node:child_process";
-import { join } from "node:path";
-import { promisify } from "node:util";
 import type { AppsV1Api, CoreV1Api, V1Pod } from "@kubernetes/client-node";
 import { isApiStatus } from "../cluster/kube-client.ts";
 import type { ClusterPaths } from "../cluster/paths.ts";
 import type { Progress } from "../cluster/progress.ts";
 import { testImages } from "../cluster/real-node/images.ts";
 import { REAL_NODE_NAME, realNodeLayout } from "../cluster/real-node/layout.ts";
-import { crictlArgs, type RealNodeState } from "../cluster/real-node/real-node.ts";
+import { crictl, type RealNodeState } from "../cluster/real-node/real-node.ts";
 import { realNodeDeployment } from "../cluster/real-node/workload.ts";
 import { DEMO_NAMESPACE } from "./workloads.ts";
 
-const execFileAsync = promisify(execFile);
 const STATUS_ANNOTATION = "prepull.dev/status";
 
 interface Twin {
@@ -55,7 +51,8 @@ export async function realNodeAct(options: RealNodeActOptions): Promise<string> 
   // A rerun starts cold again: no pods of either, neither image on the node.
   for (const twin of twins) await deleteDeployment(apps, twin.name);
   await waitForNoPods(core, twins);
-  for (const twin of twins) await crictl(options, "rmi", twin.image).catch(() => undefined);
+  for (const twin of twins)
+    await crictl(options.binDir, realNodeLayout(options.paths), "rmi", twin.image).catch(() => undefined);
 
   const started = performance.now();
   const seconds = () => (performance.now() - started) / 1000;
@@ -207,12 +204,4 @@ async function waitForNoPods(core: CoreV1Api, twins: Twin[]): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   throw new Error("the real node's pods from an earlier demo run did not go away");
-}
-
-async function crictl(options: RealNodeActOptions, ...args: string[]): Promise<string> {
-  const { stdout } = await execFileAsync(
-    join(options.binDir, "crictl"),
-    crictlArgs(realNodeLayout(options.paths), ...args),
-  );
-  return stdout;
 }

@@ -40,7 +40,6 @@ describe.skipIf(realNodeTurnedOff)("node readiness gating on the real node", () 
 
     // The node leaves; the workload (one replica) waits for a node while it is away.
     await leaveRealNode(clusterPaths(), core);
-    console.log("real node left");
     await apps.createNamespacedDeployment({
       namespace,
       body: realNodeDeployment({ name: "model", images: [large], optedIn: true, replicas: 1 }),
@@ -63,7 +62,6 @@ describe.skipIf(realNodeTurnedOff)("node readiness gating on the real node", () 
       },
     );
     expect(timeline.moments.some((m) => m.ready && m.gated)).toBe(true);
-    console.log("real node released");
 
     // Released only once the image is there: the pre-pull pod's pull finished before the release.
     const pulledAt = await waitFor("the pre-pull pod's Pulled event", async () => {

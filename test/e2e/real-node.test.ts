@@ -102,13 +102,12 @@ describe.skipIf(realNodeTurnedOff)("on the real node", () => {
       body: onRealNode("tools", [scratch, noShell]),
     });
 
-    const running = await prePullPodRunning([scratch, noShell]);
-    const pod = running;
+    const pod = await prePullPodRunning([scratch, noShell]);
     const containers = [containerFor(pod, scratch), containerFor(pod, noShell)];
     // Admitted in a namespace that enforces `restricted`, with no host access.
-    expect(running.spec?.hostNetwork ?? false).toBe(false);
-    expect(running.spec?.securityContext?.runAsNonRoot).toBe(true);
-    expect(running.spec?.securityContext?.seccompProfile?.type).toBe("RuntimeDefault");
+    expect(pod.spec?.hostNetwork ?? false).toBe(false);
+    expect(pod.spec?.securityContext?.runAsNonRoot).toBe(true);
+    expect(pod.spec?.securityContext?.seccompProfile?.type).toBe("RuntimeDefault");
 
     // The CRI's view: running, under the runc shim.
     const sandboxes = JSON.parse(await crictl("pods", "--name", pod.metadata?.name ?? "", "-o", "json")) as {

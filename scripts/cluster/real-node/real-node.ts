@@ -283,6 +283,14 @@ export function crictlArgs(layout: RealNodeLayout, ...args: string[]): string[] 
   ];
 }
 
+/** crictl against the node's containerd; resolves with stdout. */
+export async function crictl(binDir: string, layout: RealNodeLayout, ...args: string[]): Promise<string> {
+  const { stdout } = await execFileAsync(join(binDir, "crictl"), crictlArgs(layout, ...args), {
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return stdout;
+}
+
 async function criReady(binDir: string, layout: RealNodeLayout): Promise<boolean> {
   if (!existsSync(layout.containerdSocket)) return false;
   try {

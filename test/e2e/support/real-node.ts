@@ -1,17 +1,14 @@
 // The real node as tests see it: its state from the plane, the CRI (crictl against its
 // containerd) for what is really on the node, and workloads pinned to it. A test that needs the
 // node fails when the plane has none, unless PREPULL_REAL_NODE=off asked for a plane without it.
-import { execFile } from "node:child_process";
-import { join } from "node:path";
-import { promisify } from "node:util";
 import { inject } from "vitest";
+import { clusterPaths } from "../../../scripts/cluster/paths.ts";
 import { testImages } from "../../../scripts/cluster/real-node/images.ts";
-import type { RealNodeState } from "../../../scripts/cluster/real-node/real-node.ts";
+import { realNodeLayout } from "../../../scripts/cluster/real-node/layout.ts";
+import { type RealNodeState, crictl as runCrictl } from "../../../scripts/cluster/real-node/real-node.ts";
 import { adminClients } from "./cluster.ts";
 import { deleteNamespace } from "./namespace.ts";
 import { type RunningPrepull, startPrepull } from "./prepull.ts";
-
-const execFileAsync = promisify(execFile);
 
 /** Skip (say why) only when a person turned the node off; otherwise a missing node is a failure. */
 export const realNodeTurnedOff = process.env.PREPULL_REAL_NODE === "off";
@@ -69,14 +66,8 @@ export async function startRealNodePrepull(
 }
 
 /** crictl against the node's containerd; resolves with stdout. */
-export async function crictl(...args: string[]): Promise<string> {
-  const socket = `unix://${realNode().containerdSocket}`;
-  const { stdout } = await execFileAsync(
-    join(inject("kubeBinDir"), "crictl"),
-    [`--runtime-endpoint=${socket}`, `--image-endpoint=${socket}`, "--timeout=30s", ...args],
-    { maxBuffer: 16 * 1024 * 1024 },
-  );
-  return stdout;
+export function crictl(...args: string[]): Promise<string> {
+  return runCrictl(inject("kubeBinDir"), realNodeLayout(clusterPaths()), "--timeout=30s", ...args);
 }
 
 export interface NodeImage {

@@ -33,6 +33,8 @@ export interface ApiserverOutage {
   signal: "SIGTERM" | "SIGKILL";
   /** How long nothing listens on the apiserver's port. */
   downMs: number;
+  /** Done once the old apiserver has exited and before the new one starts (within `downMs`). */
+  whileDown?: () => Promise<void>;
 }
 
 export interface OutageTimes {
@@ -60,7 +62,13 @@ export async function apiserverOutage(paths: ClusterPaths, outage: ApiserverOuta
     intervalMs: 20,
   });
   const closed = performance.now();
-  await Promise.all([stopProcess(pid, paths, 10_000), sleep(outage.downMs)]);
+  await Promise.all([
+    (async () => {
+      await stopProcess(pid, paths, 10_000);
+      await outage.whileDown?.();
+    })(),
+    sleep(outage.downMs),
+  ]);
   await startProcess(paths, kubeApiserver(paths, state));
   const tls = await adminTls(paths);
   await waitUntil(
@@ -93,15 +101,23 @@ async function etcdCall(state: PlaneState, path: string, body: unknown): Promise
   return JSON.parse(text) as Record<string, unknown>;
 }
 
-/** Compacts etcd's history up to its newest revision; returns that revision. */
+/**
+ * Writes a marker key outside the apiserver's prefix, then compacts etcd's history up to that
+ * write's revision; returns the revision. The marker makes the compacted revision newer than any
+ * resourceVersion a client holds (a bookmark or an object's version can at most equal the newest
+ * revision before it). Done while the apiserver is down, nothing else writes: every watch resumed
+ * from a version handed out before is refused with 410 Gone.
+ */
 export async function compactEtcd(paths: ClusterPaths): Promise<number> {
   const state = await planeState(paths);
-  // Any range read reports the store's current revision in its header.
-  const range = await etcdCall(state, "/v3/kv/range", { key: Buffer.from("/").toString("base64") });
-  const header = range.header as { revision?: string } | undefined;
+  const put = await etcdCall(state, "/v3/kv/put", {
+    key: Buffer.from("/prepull-faults/compaction-marker").toString("base64"),
+    value: Buffer.from(new Date().toISOString()).toString("base64"),
+  });
+  const header = put.header as { revision?: string } | undefined;
   const revision = Number(header?.revision);
   if (!Number.isInteger(revision) || revision <= 0)
-    throw new Error(`etcd reported no revision: ${JSON.stringify(range)}`);
+    throw new Error(`etcd reported no revision: ${JSON.stringify(put)}`);
   await etcdCall(state, "/v3/kv/compaction", { revision: String(revision), physical: true });
   return revision;
 }

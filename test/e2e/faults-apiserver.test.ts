@@ -1,10 +1,10 @@
 // Faults of the API itself, during continuous churn against two reconciler replicas: the
-// apiserver stopped for 20 s and started again, and etcd compacted to its newest revision followed
-// by an apiserver restart, so that every watch resumes from a resourceVersion that no longer
-// exists and gets 410 Gone. (The apiserver crashing, SIGKILL with an immediate restart, is in
-// faults-apiserver-crash.after-issue-10.ts: it exposes a leader that keeps writing while its
-// renewal hangs.) Each ends with the exact state (DaemonSet images and every workload's
-// status), no replica crashed, one writer at a time in the audit log, and the time to converge.
+// apiserver stopped for 20 s and started again, and the apiserver stopped while etcd is compacted
+// past every revision handed out, so that every watch resumes from a resourceVersion that no
+// longer exists and gets 410 Gone. (The apiserver crashing, SIGKILL with an immediate restart, is
+// in faults-apiserver-crash.test.ts.) Each ends with the exact state (DaemonSet images and every
+// workload's status), no replica crashed, one writer at a time in the audit log, and the time to
+// converge.
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { apiserverOutage, compactEtcd } from "../../scripts/cluster/faults.ts";
 import { recordResult } from "../../scripts/faults/results.ts";
@@ -91,14 +91,17 @@ test("etcd compacted mid-burst and the apiserver restarted: every watch gets 410
   const before = await adminRest().get(`/apis/apps/v1/namespaces/${namespace}/deployments`);
   const oldVersion = String((before.metadata as { resourceVersion?: string }).resourceVersion);
   await churnFor(churn, 10);
-  const revision = await compactEtcd(planePaths());
   const outageStarted = Date.now();
+  let revision = 0;
   // Down longer than the Lease (FAULT_LEASE_SECONDS): every leader has stepped down before the
-  // apiserver returns. Restarted at once, a leader's renewal hangs while the new apiserver starts
-  // and it keeps writing — the issue-10 bug, proven in faults-apiserver-crash.after-issue-10.ts.
+  // apiserver returns. Compacted while it is down, so no write can land between the compaction
+  // and the restart and leave a replica's resourceVersion still valid.
   const outage = await apiserverOutage(planePaths(), {
     signal: "SIGTERM",
     downMs: (FAULT_LEASE_SECONDS + 2) * 1000,
+    whileDown: async () => {
+      revision = await compactEtcd(planePaths());
+    },
   });
   // The fault is real: a watch resumed from before the compaction is refused with 410 Gone.
   const resumed = await resumeWatch(`/apis/apps/v1/namespaces/${namespace}/deployments`, oldVersion);

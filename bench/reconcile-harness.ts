@@ -25,6 +25,7 @@ export function replicaSettings(
 ): ReconcilerSettings {
   return {
     excludedNamespaces: [],
+    clusterDefault: false,
     tolerationPolicy: DEFAULT_TOLERATION_POLICY,
     // The tests and benchmarks read per-image gauges by image name.
     metricsImageNames: true,

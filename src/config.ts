@@ -357,6 +357,14 @@ export const SETTINGS = {
       "Comma-separated namespaces whose workloads are never pre-pulled, besides kube-system and POD_NAMESPACE",
     parse: nameList((name) => DNS_LABEL.test(name), "namespace names"),
   }),
+  clusterDefault: setting({
+    name: "PREPULL_CLUSTER_DEFAULT",
+    default: "off",
+    description:
+      "on: pre-pull every supported workload in every namespace not excluded, unless the workload says " +
+      "prepull: \"false\" (the chart's webhook.clusterDefault sets it and the webhook's namespaceSelector to match)",
+    parse: onOff,
+  }),
   resyncSeconds: setting({
     name: "PREPULL_RESYNC_SECONDS",
     default: "300",

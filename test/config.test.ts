@@ -61,6 +61,7 @@ describe("loadConfig", () => {
       podName: undefined,
       reconciler: true,
       excludedNamespaces: [],
+      clusterDefault: false,
       resyncSeconds: 300,
       maxImagesPerDaemonSet: 100,
       maxUnavailable: "100%",
@@ -99,6 +100,7 @@ describe("loadConfig", () => {
     expect(config).toMatchObject({
       podName: "prepull-7d9f-abcde",
       excludedNamespaces: [],
+      clusterDefault: false,
       priorityClassName: undefined,
       sleeperPullSecrets: [],
     });

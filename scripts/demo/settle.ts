@@ -29,7 +29,8 @@ export function workloadsSettled(snapshot: Snapshot): string[] {
 
 /** The N of "N/N nodes ready" (or "2 images: N/N nodes ready"), with nothing failing. */
 export function allReadyNodes(status: string | undefined): number | undefined {
-  const match = /^(?:\d+ images: )?(\d+)\/(\d+) nodes ready$/.exec(status ?? "");
+  // A workload in by its namespace or the cluster default ends with " (via namespace)" and the like.
+  const match = /^(?:\d+ images: )?(\d+)\/(\d+) nodes ready(?: \(via [a-z ]+\))?$/.exec(status ?? "");
   return match !== null && match[1] === match[2] ? Number(match[2]) : undefined;
 }
 

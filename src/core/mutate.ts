@@ -9,6 +9,7 @@ import { annotationPatch, type JsonPatchOperation } from "./patch.ts";
 import {
   isJsonObject,
   isOptedIn,
+  isOptedOut,
   type JsonObject,
   OWN_ANNOTATION_PREFIX,
   podSpecOf,
@@ -31,8 +32,17 @@ export interface MutationResult {
 /** Records which image set admission last saw, so a change of images is visible on the object. */
 export const TRACKED_IMAGES_ANNOTATION = "prepull.dev/images";
 
+export interface MutateOptions {
+  /**
+   * The apiserver sent this through the namespace webhook entry, whose namespaceSelector already
+   * chose the namespace (its opt-in label, or the cluster default): every workload there is in
+   * unless its own `prepull: "false"` opts it out.
+   */
+  namespaceSelected?: boolean;
+}
+
 /** Decide one admission request. Never throws, whatever shape the request has. */
-export function mutate(request: AdmissionRequest): MutationResult {
+export function mutate(request: AdmissionRequest, options: MutateOptions = {}): MutationResult {
   const gvk = isJsonObject(request) ? request.kind : undefined;
   const kindName = isJsonObject(gvk) && typeof gvk.kind === "string" ? gvk.kind : "";
   const kind = isJsonObject(gvk) ? workloadKindOf(gvk) : undefined;
@@ -45,7 +55,9 @@ export function mutate(request: AdmissionRequest): MutationResult {
   // admission is where images change.
   if (typeof request.subResource === "string" && request.subResource !== "") return ignored;
   const object = request.object;
-  if (!isJsonObject(object) || !isOptedIn(object)) return ignored;
+  if (!isJsonObject(object)) return ignored;
+  const optedIn = options.namespaceSelected === true ? !isOptedOut(object) : isOptedIn(object);
+  if (!optedIn) return ignored;
 
   const { references, warnings } = imagesOf(kind, object);
   const patch = annotationPatch(object, { [TRACKED_IMAGES_ANNOTATION]: imageSetDigest(references) });

@@ -3,14 +3,15 @@
 // every container's env and probes), not with the work; the chart gives prepull 256Mi.
 //
 // Kept for every workload: identity (apiVersion, kind, name, namespace, uid, resourceVersion,
-// deletionTimestamp) and prepull's annotations (the opt-in and prepull.dev/*). Kept only for an
-// opted-in workload: of its pod template spec, what image collection and placement read, and of
+// deletionTimestamp) and prepull's annotations (the opt-in and prepull.dev/*). Kept for every
+// workload that does not opt out (`prepull: "false"`), because a namespace label or the cluster
+// default (core/opt-in.ts) can bring an unannotated workload in without any change to it: of its pod template spec, what image collection and placement read, and of
 // each container its name, image and pull policy; for a Job, its conditions (finished or not).
 // A reader that needs another field adds it here.
 import {
   annotationsOf,
   isJsonObject,
-  isOptedIn,
+  isOptedOut,
   type JsonObject,
   OPT_IN_ANNOTATION,
   OWN_ANNOTATION_PREFIX,
@@ -43,7 +44,7 @@ const CONTAINER_KEPT = ["name", "image", "imagePullPolicy"] as const;
 export function workloadProjection(kind: WorkloadKind, object: JsonObject): JsonObject {
   const metadata = projectedMetadata(object);
   const out: JsonObject = { ...pick(object, ["apiVersion", "kind"]), metadata };
-  if (!isOptedIn(object)) return out;
+  if (isOptedOut(object)) return out;
   const template = WORKLOAD_KINDS[kind].templatePath;
   let node: unknown = object;
   for (const key of template) node = isJsonObject(node) ? node[key] : undefined;

@@ -64,6 +64,11 @@ export function isOptedIn(object: JsonObject): boolean {
   return annotationsOf(object)[OPT_IN_ANNOTATION] === OPT_IN_VALUE;
 }
 
+/** `prepull: "false"` on the object's own metadata opts it out of its namespace's or the cluster's opt-in. */
+export function isOptedOut(object: JsonObject): boolean {
+  return annotationsOf(object)[OPT_IN_ANNOTATION] === "false";
+}
+
 /** The pod spec of a workload's template, or undefined when the object has none (yet). */
 export function podSpecOf(kind: WorkloadKind, object: JsonObject): JsonObject | undefined {
   let node: unknown = object;

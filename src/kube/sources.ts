@@ -68,6 +68,8 @@ export interface ClusterSourcesOptions {
   rest: KubeRest;
   releaseNamespace: string;
   excludedNamespaces: ReadonlySet<string>;
+  /** Opt in every namespace not excluded (a workload's `prepull: "false"` still opts it out). */
+  clusterDefault: boolean;
   /** `key=value,...` selecting what prepull owns in the release namespace. */
   ownedSelector: string;
   /**
@@ -165,6 +167,8 @@ export class ClusterSources {
     const namespaces = this.#namespaces;
     this.#context = {
       excluded: options.excludedNamespaces,
+      clusterDefault: options.clusterDefault,
+      namespaceLabels: (name) => namespaces.get(name)?.labels,
       tolerationPolicy: options.tolerationPolicy,
       namespaceAnnotations: (name) => namespaces.get(name)?.annotations,
       runtimeClass: (name): RuntimeClassScheduling | undefined => {

@@ -13,6 +13,7 @@
 import { type DaemonSetManifest, ownedLabels, type PrepullSettings } from "../core/daemonset.ts";
 import type { DesiredState, MirroredSecretPlan, TrackedWorkload } from "../core/desired-state.ts";
 import { desiredState, workloadId } from "../core/desired-state.ts";
+import type { OptInReason } from "../core/opt-in.ts";
 import type { JsonObject, WorkloadKey } from "../core/workload.ts";
 import { isJsonObject } from "../core/workload.ts";
 import type { OwnedObjectApplier } from "../kube/apply.ts";
@@ -21,7 +22,7 @@ import { KubeApiError, type KubeRest } from "../kube/rest.ts";
 import type { StatusWriter } from "../kube/status-writer.ts";
 import type { Logger } from "../log.ts";
 import type { ReconcilerMetrics } from "./metrics.ts";
-import { withNotes } from "./notes.ts";
+import { withNotes, withReason } from "./notes.ts";
 import type { ReconcilerSettings } from "./settings.ts";
 import { computeStatus, type DaemonSetView, daemonSetViewOf, type PodView, podViewOf } from "./status.ts";
 import {
@@ -121,6 +122,7 @@ export class Reconciler {
     const tracked: TrackedWorkload[] = [];
     const untracked: { key: WorkloadKey; object: JsonObject }[] = [];
     const notes = new Map<string, string[]>();
+    const reasons = new Map<string, OptInReason>();
     const context = sources.trackingContext();
     for (const item of observed) {
       const workload = trackedWorkloadOf(item, context);
@@ -133,6 +135,7 @@ export class Reconciler {
       tracked.push(workload);
       live.set(workloadId(workload.key), item.object);
       if (workload.notes.length > 0) notes.set(workloadId(workload.key), [...workload.notes]);
+      reasons.set(workloadId(workload.key), workload.reason);
     }
     const desired = desiredState({ workloads: tracked, settings: settings.prepull });
     this.#last = desired;
@@ -188,7 +191,9 @@ export class Reconciler {
     metrics.setImageTotals(report.images);
 
     // In the background: status patches must not hold up the next run's DaemonSet writes.
-    const statuses = report.workloads.map((status) => withNotes(status, notes.get(status.id)));
+    const statuses = report.workloads.map((status) =>
+      withReason(withNotes(status, notes.get(status.id)), reasons.get(status.id)),
+    );
     if (isLeader()) statusWriter.publish({ statuses, live, untracked }, isLeader);
     lap("status");
     logger.debug(

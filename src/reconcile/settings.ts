@@ -32,6 +32,8 @@ export interface ReconcilerSettings {
   tolerationPolicy: TolerationPolicy;
   /** Namespaces whose workloads are ignored, besides kube-system and the release namespace. */
   excludedNamespaces: readonly string[];
+  /** Opt in every workload of every namespace not excluded, unless it says `prepull: "false"`. */
+  clusterDefault: boolean;
   /** A full reconcile at least this often, whatever the watches say. */
   resyncSeconds: number;
   /** Quiet period after the latest change before reconciling. */
@@ -99,6 +101,7 @@ export function reconcilerSettingsFrom(config: Config, self: ProcessIdentity): R
       neverTolerated: [...config.neverToleratedTaints],
     },
     excludedNamespaces: [...config.excludedNamespaces],
+    clusterDefault: config.clusterDefault,
     resyncSeconds: config.resyncSeconds,
     debounceMs: DEFAULT_TIMINGS.debounceMs,
     maxDelayMs: DEFAULT_TIMINGS.maxDelayMs,

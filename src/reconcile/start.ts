@@ -128,6 +128,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
     rest,
     releaseNamespace: namespace,
     excludedNamespaces: excludedNamespaces(namespace, settings.excludedNamespaces),
+    clusterDefault: settings.clusterDefault,
     ownedSelector: Object.entries(labels)
       .map(([key, value]) => `${key}=${value}`)
       .join(","),

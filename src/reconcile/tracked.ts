@@ -1,7 +1,9 @@
 // Which persisted workloads the reconciler tracks, and what desired state needs of each. Pure: the
 // input is what the watches hold.
 //
-// Tracked = opted in (annotation `prepull: "true"`), in a namespace that is not excluded, not being
+// Tracked = opted in (core/opt-in.ts: its own annotation `prepull: "true"`, else its namespace's
+// label `prepull.dev/enabled=true`, else the cluster default; `prepull: "false"` opts it out), in a
+// namespace that is not excluded, not being
 // deleted, and, for a Job, not finished: a finished Job starts no more pods, so its images need no
 // cache (a CronJob keeps its images: it starts new Jobs on schedule), in a namespace the watch
 // has seen (its annotations bound the placement: without them prepull could reach further than
@@ -15,6 +17,7 @@
 
 import type { TrackedWorkload } from "../core/desired-state.ts";
 import { collectImages } from "../core/images.ts";
+import { type OptInReason, optInReasonOf } from "../core/opt-in.ts";
 import {
   boundPlacement,
   type RuntimeClassScheduling,
@@ -22,7 +25,7 @@ import {
   type TolerationPolicy,
 } from "../core/placement-bounds.ts";
 import type { JsonObject, WorkloadKind } from "../core/workload.ts";
-import { isJsonObject, isOptedIn, podSpecOf } from "../core/workload.ts";
+import { isJsonObject, podSpecOf } from "../core/workload.ts";
 
 /** kube-system never: its pods are the cluster's own, and the webhook is told to skip it too. */
 export const ALWAYS_EXCLUDED_NAMESPACES: readonly string[] = ["kube-system"];
@@ -35,11 +38,17 @@ export interface ObservedWorkload {
 /** A tracked workload with what prepull narrowed or refused on its behalf. */
 export interface TrackedView extends TrackedWorkload {
   notes: readonly string[];
+  /** Why it is in: its own annotation, its namespace's label, or the cluster default. */
+  reason: OptInReason;
 }
 
 /** What tracking reads besides the workload itself: the watch caches and the policy. */
 export interface TrackingContext {
   excluded: ReadonlySet<string>;
+  /** Every namespace not excluded is opted in (PREPULL_CLUSTER_DEFAULT). */
+  clusterDefault: boolean;
+  /** The namespace's labels; undefined while the namespace is not (yet) in the cache. */
+  namespaceLabels(namespace: string): Readonly<Record<string, string>> | undefined;
   /** The namespace's annotations; undefined while the namespace is not (yet) in the cache. */
   namespaceAnnotations(namespace: string): Readonly<Record<string, string>> | undefined;
   /** The scheduling of a RuntimeClass; undefined when it does not exist. */
@@ -65,7 +74,13 @@ export function trackedWorkloadOf(
   const name = typeof metadata.name === "string" ? metadata.name : "";
   if (namespace === "" || name === "" || excluded.has(namespace)) return undefined;
   if (metadata.deletionTimestamp !== undefined && metadata.deletionTimestamp !== null) return undefined;
-  if (!isOptedIn(object)) return undefined;
+  const reason = optInReasonOf(object, {
+    namespace,
+    namespaceLabels: context.namespaceLabels(namespace),
+    excluded,
+    clusterDefault: context.clusterDefault,
+  });
+  if (reason === undefined) return undefined;
   if (kind === "Job" && isFinishedJob(object)) return undefined;
   const podSpec = podSpecOf(kind, object);
   if (podSpec === undefined) return undefined;
@@ -81,13 +96,14 @@ export function trackedWorkloadOf(
   const key = { kind, namespace, name };
   const pullSecrets = pullSecretsOf(podSpec, namespace, context);
   if (!bounded.schedulable)
-    return { key, images: [], placement: EMPTY_PLACEMENT, pullSecrets, notes: bounded.notes };
+    return { key, images: [], placement: EMPTY_PLACEMENT, pullSecrets, notes: bounded.notes, reason };
   return {
     key,
     images: collectImages(podSpec).images.map((image) => image.reference),
     placement: bounded.placement,
     pullSecrets,
     notes: bounded.notes,
+    reason,
   };
 }
 
@@ -112,7 +128,7 @@ function pullSecretsOf(podSpec: JsonObject, namespace: string, context: Tracking
 export function fingerprint(tracked: TrackedView | undefined): string {
   return tracked === undefined
     ? ""
-    : JSON.stringify([tracked.images, tracked.placement, tracked.pullSecrets, tracked.notes]);
+    : JSON.stringify([tracked.images, tracked.placement, tracked.pullSecrets, tracked.notes, tracked.reason]);
 }
 
 /** imagePullSecrets names of a pod spec or a ServiceAccount (same shape: `[{name}]`). */

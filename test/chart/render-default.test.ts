@@ -211,6 +211,7 @@ describe("Deployment", () => {
       PREPULL_MAX_UNAVAILABLE: "100%",
       PREPULL_MIRROR_PULL_SECRETS: "false",
       PREPULL_EXCLUDED_NAMESPACES: "",
+      PREPULL_CLUSTER_DEFAULT: "off",
       PREPULL_RESYNC_SECONDS: "300",
       PREPULL_TOLERATED_TAINTS: "*",
       PREPULL_NEVER_TOLERATED_TAINTS: "node-role.kubernetes.io/control-plane,node-role.kubernetes.io/master",

@@ -362,3 +362,37 @@ describe("mutate never throws", () => {
     expect(result.reconcile).toBeUndefined();
   });
 });
+
+describe("mutate: sent by the namespace webhook entry (namespaceSelected)", () => {
+  const deploymentWith = (annotations?: Record<string, string>) => ({
+    metadata: { name: "w", namespace: "ml", ...(annotations === undefined ? {} : { annotations }) },
+    spec: { template: { spec: { containers: [{ name: "a", image: "nginx:1" }] } } },
+  });
+  const request = (annotations?: Record<string, string>): AdmissionRequest => ({
+    uid: "u",
+    kind: { group: "apps", version: "v1", kind: "Deployment" },
+    operation: "CREATE",
+    namespace: "ml",
+    name: "w",
+    object: deploymentWith(annotations),
+  });
+
+  it.each<[string, Record<string, string> | undefined, string, string]>([
+    ["no annotations: in", undefined, "patched", "ignored"],
+    ["other annotations: in", { team: "a" }, "patched", "ignored"],
+    ['prepull: "true": in either way', { prepull: "true" }, "patched", "patched"],
+    ['prepull: "false": out', { prepull: "false" }, "ignored", "ignored"],
+  ])("%s", (_label, annotations, viaNamespace, viaAnnotationEntry) => {
+    expect(mutate(request(annotations), { namespaceSelected: true }).outcome).toBe(viaNamespace);
+    expect(mutate(request(annotations)).outcome).toBe(viaAnnotationEntry);
+  });
+
+  it("hands a namespace-selected workload to the reconciler", () => {
+    expect(mutate(request(), { namespaceSelected: true }).reconcile).toEqual({
+      kind: "Deployment",
+      operation: "CREATE",
+      namespace: "ml",
+      name: "w",
+    });
+  });
+});

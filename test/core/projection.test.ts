@@ -87,6 +87,8 @@ describe("workloadProjection", () => {
     const whole = deployment({ prepull: "true" });
     const excluded: TrackingContext = {
       excluded: new Set<string>(),
+      clusterDefault: false,
+      namespaceLabels: () => ({}),
       namespaceAnnotations: () => ({}),
       runtimeClass: () => undefined,
       serviceAccountPullSecrets: () => undefined,
@@ -100,12 +102,26 @@ describe("workloadProjection", () => {
     );
   });
 
-  it("keeps only identity of a workload that has not opted in", () => {
-    expect(workloadProjection("Deployment", deployment({}))).toEqual({
+  it('keeps only identity and the opt-out of a workload that says prepull: "false"', () => {
+    expect(workloadProjection("Deployment", deployment({ prepull: "false" }))).toEqual({
       apiVersion: "apps/v1",
       kind: "Deployment",
-      metadata: { name: "web", namespace: "shop", uid: "u1", resourceVersion: "42", generation: 3 },
+      metadata: {
+        name: "web",
+        namespace: "shop",
+        uid: "u1",
+        resourceVersion: "42",
+        generation: 3,
+        annotations: { prepull: "false" },
+      },
     });
+  });
+
+  it("keeps the template of an unannotated workload: its namespace or the cluster default may bring it in", () => {
+    const projected = workloadProjection("Deployment", deployment({}));
+    expect(podSpecOf("Deployment", projected)).toEqual(
+      podSpecOf("Deployment", workloadProjection("Deployment", deployment({ prepull: "true" }))),
+    );
   });
 
   it("keeps a CronJob's template and a Job's conditions", () => {

@@ -72,6 +72,25 @@ describe("admission through the real apiserver", () => {
       operator: "NotIn",
       values: [...webhookSettings.alwaysExcludedNamespaces, releaseNamespace],
     });
+    // The namespace entry: same settings, its own name, path and matchConditions, and a selector
+    // on the opt-in label (the cluster default drops it: see namespace-opt-in.test.ts).
+    const byNamespace = stored.webhooks?.[1];
+    expect(byNamespace).toMatchObject({
+      name: "namespaces.prepull.dev",
+      failurePolicy: shipped.failurePolicy,
+      timeoutSeconds: shipped.timeoutSeconds,
+      matchConditions: webhookSettings.namespaceWebhook.matchConditions,
+      clientConfig: { url: `${prepull.baseUrl}/mutate/namespace` },
+    });
+    expect(byNamespace?.rules).toEqual(shipped.rules);
+    expect(byNamespace?.namespaceSelector?.matchExpressions?.slice(0, 2)).toEqual([
+      {
+        key: "kubernetes.io/metadata.name",
+        operator: "NotIn",
+        values: [...webhookSettings.alwaysExcludedNamespaces, releaseNamespace],
+      },
+      { key: "prepull.dev/enabled", operator: "In", values: ["true"] },
+    ]);
   });
 
   test("prepull is called for an opted-in Deployment and never for one without the annotation", async () => {

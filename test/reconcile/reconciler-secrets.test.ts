@@ -31,6 +31,7 @@ const settings: ReconcilerSettings = {
   metricsImageNames: true,
   tolerationPolicy: DEFAULT_TOLERATION_POLICY,
   excludedNamespaces: [],
+  clusterDefault: false,
   resyncSeconds: 300,
   debounceMs: 0,
   maxDelayMs: 0,
@@ -139,6 +140,8 @@ describe("Reconciler with mirrored pull secrets", () => {
       secrets: () => [{ metadata: { name: flakyMirror, namespace: RELEASE, labels } }],
       trackingContext: () => ({
         excluded: excludedNamespaces(RELEASE, []),
+        clusterDefault: false,
+        namespaceLabels: () => ({}),
         namespaceAnnotations: () => ({}),
         runtimeClass: () => undefined,
         serviceAccountPullSecrets: () => undefined,

@@ -40,6 +40,7 @@ describe("reconcilerSettingsFrom", () => {
         neverTolerated: ["node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"],
       },
       excludedNamespaces: [],
+      clusterDefault: false,
       resyncSeconds: 300,
       debounceMs: DEFAULT_TIMINGS.debounceMs,
       maxDelayMs: DEFAULT_TIMINGS.maxDelayMs,

@@ -12,12 +12,16 @@ import {
 function contextOf(
   options: {
     namespaces?: Record<string, Record<string, string>>;
+    labels?: Record<string, Record<string, string>>;
+    clusterDefault?: boolean;
     serviceAccounts?: Record<string, string[]>;
   } = {},
 ): TrackingContext {
   const namespaces = options.namespaces ?? { apps: {}, a: {}, prepull: {}, "kube-system": {}, ignored: {} };
   return {
     excluded: excludedNamespaces("prepull", ["ignored"]),
+    clusterDefault: options.clusterDefault ?? false,
+    namespaceLabels: (name) => (namespaces[name] === undefined ? undefined : (options.labels?.[name] ?? {})),
     namespaceAnnotations: (name) => namespaces[name],
     runtimeClass: () => undefined,
     serviceAccountPullSecrets: (namespace, name) => options.serviceAccounts?.[`${namespace}/${name}`],
@@ -66,8 +70,25 @@ describe("trackedWorkloadOf", () => {
         placement: { nodeSelector: { pool: "gpu" }, nodeSelectorTerms: [], tolerations: [] },
         pullSecrets: ["regcred"],
         notes: [],
+        reason: "annotation",
       });
     }
+  });
+
+  it("tracks a workload by its namespace's label or the cluster default, unless it opts out", () => {
+    const labelled = contextOf({ labels: { apps: { "prepull.dev/enabled": "true" } } });
+    const plain = object("Deployment", { annotations: {} });
+    expect(trackedWorkloadOf({ kind: "Deployment", object: plain }, labelled)?.reason).toBe("namespace");
+    expect(trackedWorkloadOf({ kind: "Deployment", object: plain }, excluded)).toBeUndefined();
+    const optedOut = object("Deployment", { annotations: { prepull: "false" } });
+    expect(trackedWorkloadOf({ kind: "Deployment", object: optedOut }, labelled)).toBeUndefined();
+    const clusterWide = contextOf({ clusterDefault: true });
+    expect(trackedWorkloadOf({ kind: "Deployment", object: plain }, clusterWide)?.reason).toBe(
+      "cluster default",
+    );
+    expect(trackedWorkloadOf({ kind: "Deployment", object: optedOut }, clusterWide)).toBeUndefined();
+    const inIgnored = object("Deployment", { annotations: {}, namespace: "ignored" });
+    expect(trackedWorkloadOf({ kind: "Deployment", object: inIgnored }, clusterWide)).toBeUndefined();
   });
 
   it("does not track a workload whose namespace the cache has not seen yet", () => {

@@ -21,6 +21,8 @@ export interface WebhookConfigurationRequest {
   /** prepull's own namespace: never sent to the webhook (its DaemonSets and itself live there). */
   releaseNamespace: string;
   extraExcludedNamespaces?: readonly string[];
+  /** webhook.clusterDefault: the namespace entry selects every namespace not excluded. */
+  clusterDefault?: boolean;
 }
 
 /** The namespaces the webhook never sees: the always-excluded ones, the release's, the user's. */
@@ -28,12 +30,15 @@ export function excludedNamespaces(releaseNamespace: string, extra: readonly str
   return [...new Set([...settings.alwaysExcludedNamespaces, releaseNamespace, ...extra])];
 }
 
-function clientConfigFor(endpoint: WebhookEndpoint): AdmissionregistrationV1WebhookClientConfig {
+function clientConfigFor(
+  endpoint: WebhookEndpoint,
+  path: string,
+): AdmissionregistrationV1WebhookClientConfig {
   if ("baseUrl" in endpoint) {
-    return { url: `${endpoint.baseUrl.replace(/\/+$/, "")}${settings.path}`, caBundle: endpoint.caBundle };
+    return { url: `${endpoint.baseUrl.replace(/\/+$/, "")}${path}`, caBundle: endpoint.caBundle };
   }
   return {
-    service: { ...endpoint.service, path: settings.path },
+    service: { ...endpoint.service, path },
     ...(endpoint.caBundle === undefined ? {} : { caBundle: endpoint.caBundle }),
   };
 }
@@ -41,6 +46,12 @@ function clientConfigFor(endpoint: WebhookEndpoint): AdmissionregistrationV1Webh
 export function webhookConfigurationFor(
   request: WebhookConfigurationRequest,
 ): V1MutatingWebhookConfiguration {
+  const notExcluded = {
+    key: settings.namespaceSelectorKey,
+    operator: "NotIn",
+    values: excludedNamespaces(request.releaseNamespace, request.extraExcludedNamespaces),
+  };
+  const optInLabel = { key: settings.namespaceOptInLabel, operator: "In", values: ["true"] };
   return {
     apiVersion: "admissionregistration.k8s.io/v1",
     kind: "MutatingWebhookConfiguration",
@@ -48,15 +59,16 @@ export function webhookConfigurationFor(
     webhooks: [
       {
         ...structuredClone(settings.webhook),
-        clientConfig: clientConfigFor(request.endpoint),
+        clientConfig: clientConfigFor(request.endpoint, settings.path),
+        namespaceSelector: { matchExpressions: [notExcluded] },
+      },
+      {
+        ...structuredClone(settings.webhook),
+        name: settings.namespaceWebhook.name,
+        matchConditions: structuredClone(settings.namespaceWebhook.matchConditions),
+        clientConfig: clientConfigFor(request.endpoint, settings.namespaceWebhook.path),
         namespaceSelector: {
-          matchExpressions: [
-            {
-              key: settings.namespaceSelectorKey,
-              operator: "NotIn",
-              values: excludedNamespaces(request.releaseNamespace, request.extraExcludedNamespaces),
-            },
-          ],
+          matchExpressions: request.clusterDefault === true ? [notExcluded] : [notExcluded, optInLabel],
         },
       },
     ],

@@ -33,6 +33,8 @@ export interface WebhookRegistrationOptions {
    */
   onlyNamespaces?: readonly string[];
   extraExcludedNamespaces?: readonly string[];
+  /** webhook.clusterDefault: the namespace entry selects every namespace not excluded. */
+  clusterDefault?: boolean;
 }
 
 export interface WebhookRegistration {
@@ -50,14 +52,16 @@ export function testWebhookConfiguration(
     endpoint: { baseUrl: options.target.baseUrl, caBundle: options.target.caBundle },
     releaseNamespace: options.target.namespace,
     extraExcludedNamespaces: options.extraExcludedNamespaces,
+    ...(options.clusterDefault === undefined ? {} : { clusterDefault: options.clusterDefault }),
   });
-  const webhook = configuration.webhooks?.[0];
-  if (options.onlyNamespaces && webhook?.namespaceSelector?.matchExpressions) {
-    webhook.namespaceSelector.matchExpressions.push({
-      key: webhookSettings.namespaceSelectorKey,
-      operator: "In",
-      values: [...options.onlyNamespaces],
-    });
+  for (const webhook of configuration.webhooks ?? []) {
+    if (options.onlyNamespaces && webhook.namespaceSelector?.matchExpressions) {
+      webhook.namespaceSelector.matchExpressions.push({
+        key: webhookSettings.namespaceSelectorKey,
+        operator: "In",
+        values: [...options.onlyNamespaces],
+      });
+    }
   }
   return configuration;
 }

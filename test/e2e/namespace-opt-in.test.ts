@@ -52,11 +52,16 @@ async function expectImages(release: string, namespaces: string[], expected: str
   }
 }
 
-/** Admission calls the apiserver made to prepull during `action` (admission is synchronous). */
+/**
+ * CREATE calls for Deployments the apiserver made to prepull during `action`, a create (admission
+ * is synchronous). UPDATEs are left out: the reconciler's status patches on Deployments already in
+ * are UPDATEs the apiserver sends too, and one may land in any window.
+ */
 async function callsDuring(prepull: RunningPrepull, action: () => Promise<void>): Promise<number> {
-  const before = await prepull.admissionRequests({ kind: "Deployment" });
+  const creates = { kind: "Deployment", operation: "CREATE" };
+  const before = await prepull.admissionRequests(creates);
   await action();
-  return (await prepull.admissionRequests({ kind: "Deployment" })) - before;
+  return (await prepull.admissionRequests(creates)) - before;
 }
 
 async function annotations(namespace: string, name: string): Promise<Record<string, string>> {

@@ -24,6 +24,7 @@ import type { Logger } from "../log.ts";
 import type { WriteOp } from "../reconcile/metrics.ts";
 import { isRetryable, KubeApiError, type KubeRest } from "./rest.ts";
 import { DEFAULT_RETRY, type RetryOptions, withRetry } from "./retry.ts";
+import { NotLeaderError } from "./write-fence.ts";
 
 export const FIELD_MANAGER = "prepull";
 export const SPEC_HASH_ANNOTATION = "prepull.dev/spec-hash";
@@ -280,13 +281,6 @@ export class OwnedObjectApplier {
 }
 
 /** Why a write was not sent: this replica stopped leading (between writes or between retries). */
-export class NotLeaderError extends Error {
-  constructor() {
-    super("not the leader any more: write not sent");
-    this.name = "NotLeaderError";
-  }
-}
-
 /** Sends the write only while canWrite() holds: a retry after a lost lease must not go out. */
 function whileAllowed<T>(canWrite: () => boolean, write: () => Promise<T>): Promise<T> {
   return canWrite() ? write() : Promise.reject(new NotLeaderError());

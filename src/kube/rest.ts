@@ -6,7 +6,9 @@
 // exactly what the API server sent, and every verb prepull needs is one small function.
 import type { KubeConfig } from "@kubernetes/client-node";
 import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext } from "@kubernetes/client-node";
+import { type Dispatcher, getGlobalDispatcher } from "undici";
 import { isJsonObject, type JsonObject } from "../core/workload.ts";
+import { notLeaderCause, writeFence } from "./write-fence.ts";
 
 /** A non-2xx answer from the API server, with its Status reason when it sent one. */
 export class KubeApiError extends Error {
@@ -57,6 +59,12 @@ export interface KubeRestOptions {
   requestTimeoutMs?: number;
   /** Called once per request when it ends (watches are not requests here), for a counter. */
   onRequest?: (method: keyof typeof HttpMethod, outcome: "ok" | "error") => void;
+  /**
+   * When set, a write (POST, PUT, PATCH, DELETE) is sent only if this holds at the moment the
+   * connection is about to send it; otherwise it fails with NotLeaderError, unsent. The leader's
+   * writes use it; the Lease's own requests must not (write-fence.ts says why it sits so low).
+   */
+  mayWrite?: () => boolean;
 }
 
 export interface KubeRest {
@@ -84,7 +92,7 @@ export function createKubeRest(kubeConfig: KubeConfig, clientOptions: KubeRestOp
   // would open its own TLS connection. Keep the first one: TLS material in a kubeconfig or a
   // service account's CA does not change under a running process, while headers (tokens) are
   // still re-applied per request.
-  let dispatcher: ReturnType<RequestContext["getDispatcher"]>;
+  let dispatcher: Dispatcher | undefined;
 
   async function request(
     method: keyof typeof HttpMethod,
@@ -97,7 +105,7 @@ export function createKubeRest(kubeConfig: KubeConfig, clientOptions: KubeRestOp
       return body;
     } catch (error) {
       clientOptions.onRequest?.(method, "error");
-      throw error;
+      throw notLeaderCause(error) ?? error;
     }
   }
 
@@ -120,8 +128,12 @@ export function createKubeRest(kubeConfig: KubeConfig, clientOptions: KubeRestOp
     context.setSignal(options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]));
     // Re-applied per request: an in-cluster token file rotates and is re-read here.
     await kubeConfig.applySecurityAuthentication(context);
-    if (dispatcher === undefined) dispatcher = context.getDispatcher();
-    else context.setDispatcher(dispatcher);
+    if (dispatcher === undefined) {
+      const pool = context.getDispatcher() ?? getGlobalDispatcher();
+      const { mayWrite } = clientOptions;
+      dispatcher = mayWrite === undefined ? pool : pool.compose(writeFence(mayWrite));
+    }
+    context.setDispatcher(dispatcher);
     const response = await http.send(context).toPromise();
     const text = await response.body.text();
     const parsed = parseJson(text);

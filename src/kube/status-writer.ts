@@ -21,6 +21,7 @@ import type { Logger } from "../log.ts";
 import type { WorkloadStatus } from "../reconcile/status.ts";
 import { KubeApiError, type KubeRest } from "./rest.ts";
 import { workloadPath } from "./sources.ts";
+import { NotLeaderError } from "./write-fence.ts";
 
 export const STATUS_ANNOTATION = "prepull.dev/status";
 export const PULL_FAILED_REASON = "PrepullImagePullFailed";
@@ -152,7 +153,8 @@ export class StatusWriter {
         await this.#reportFailures(status, object);
         await this.#reportNotes(status, object);
       } catch (error) {
-        if (isGone(error)) return;
+        // Not sent: leadership ended on its way out; the next leader writes it.
+        if (isGone(error) || error instanceof NotLeaderError) return;
         failures.push(error);
         this.#options.logger.error({ reason: messageOf(error), workload: status.id }, "status write failed");
       }
@@ -177,7 +179,8 @@ export class StatusWriter {
           metadata: { annotations: { [STATUS_ANNOTATION]: null } },
         });
       } catch (error) {
-        if (error instanceof KubeApiError && error.status === 404) continue;
+        if ((error instanceof KubeApiError && error.status === 404) || error instanceof NotLeaderError)
+          continue;
         // One refused clean-up does not stop the others.
         failures.push(error);
         this.#options.logger.error(

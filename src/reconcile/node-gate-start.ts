@@ -38,9 +38,10 @@ export function startNodeGate(options: StartNodeGateOptions): RunningNodeGate {
   const { kubeConfig, settings, registry } = options;
   const logger = options.logger.child({ component: "node-gate" });
   // Every request ends within the lease's room, like the reconciler's (see requestTimeoutSeconds).
-  const rest = createKubeRest(kubeConfig, {
-    requestTimeoutMs: settings.leaderElection.requestTimeoutSeconds * 1000,
-  });
+  const requestTimeoutMs = settings.leaderElection.requestTimeoutSeconds * 1000;
+  // As the reconciler's: the Lease on its own pool, every other write fenced on leadership.
+  const leaseRest = createKubeRest(kubeConfig, { requestTimeoutMs });
+  const rest = createKubeRest(kubeConfig, { requestTimeoutMs, mayWrite: () => elector.isLeader() });
   const ns = encodeURIComponent(settings.namespace);
   const ownedSelector = Object.entries(settings.ownedLabels)
     .map(([key, value]) => `${key}=${value}`)
@@ -103,7 +104,7 @@ export function startNodeGate(options: StartNodeGateOptions): RunningNodeGate {
   const metrics = createNodeGateMetrics(registry, () => gatedNodeNames().length);
   metrics.leader.set(0);
   const elector = new LeaderElector({
-    rest,
+    rest: leaseRest,
     logger,
     settings: {
       namespace: settings.namespace,

@@ -45,10 +45,15 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
   const namespace = settings.prepull.namespace;
   const labels = ownedLabels(settings.prepull);
   const metrics = createReconcilerMetrics(registry, { imageNames: settings.metricsImageNames });
-  const rest = createKubeRest(kubeConfig, {
+  const clientOptions = {
     requestTimeoutMs: settings.leaderElection.requestTimeoutSeconds * 1000,
-    onRequest: (method, outcome) => metrics.apiRequests.inc({ method, outcome }),
-  });
+    onRequest: (method: string, outcome: "ok" | "error") => metrics.apiRequests.inc({ method, outcome }),
+  };
+  // Two connection pools: the Lease's requests, never fenced (acquiring is a write), and never
+  // queued behind the writes; and everything else, whose writes leave only while this replica
+  // leads (kube/write-fence.ts: checked at the socket, so a frozen leader cannot write on resume).
+  const leaseRest = createKubeRest(kubeConfig, clientOptions);
+  const rest = createKubeRest(kubeConfig, { ...clientOptions, mayWrite: () => elector.isLeader() });
   for (const op of WRITE_OPS) {
     // Present from the start at 0, so a rate() over them is defined before the first write.
     metrics.daemonSetWrites.inc({ op }, 0);
@@ -61,7 +66,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
   const trigger = (urgency: "urgent" | "lazy" = "urgent") => queue?.trigger(urgency);
 
   const elector = new LeaderElector({
-    rest,
+    rest: leaseRest,
     logger,
     settings: {
       namespace,

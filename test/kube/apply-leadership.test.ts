@@ -2,8 +2,9 @@
 // before every attempt, not only before the first.
 import { describe, expect, it } from "vitest";
 import type { JsonObject } from "../../src/core/workload.ts";
-import { NotLeaderError, OwnedObjectApplier } from "../../src/kube/apply.ts";
+import { OwnedObjectApplier } from "../../src/kube/apply.ts";
 import { KubeApiError, type KubeRest } from "../../src/kube/rest.ts";
+import { NotLeaderError } from "../../src/kube/write-fence.ts";
 import { createLogger } from "../../src/log.ts";
 
 const refuse = () => Promise.reject(new Error("not used here"));

@@ -1,11 +1,9 @@
-// PENDING ISSUE 10 — rename to faults-freeze.test.ts once issue 10 (leader election: stepping
-// down when renewals stop, whether they fail or hang) is merged. Named so vitest does not collect
-// it; typecheck and lint still cover it.
-//
-// What it caught on this branch (2026-11-30, audit log): replica b renewed last at 22:18:13.690 and
-// was frozen; a acquired the Lease at 22:18:19.834; b, resumed, patched deployments w-6 and w-11
-// at 22:18:21.688-21.689 — 8 s after its last renewal. isLeader() stays true until a renewal round
-// completes, and on SIGCONT the pending writes run before the overdue round does.
+// What it caught before the write fence (2026-11-30, audit log): replica b renewed last at
+// 22:18:13.690 and was frozen; a acquired the Lease at 22:18:19.834; b, resumed, patched
+// deployments w-6 and w-11 at 22:18:21.688-21.689, 8 s after its last renewal. Both patches had
+// passed the leadership check before the freeze and waited in undici's connection pool, which
+// sent them on SIGCONT before any of prepull's code ran. src/kube/write-fence.ts now checks at the
+// socket.
 //
 // A leader frozen (SIGSTOP) for longer than its lease, in the middle of its writes, while churn
 // goes on; another replica takes over; the frozen one is resumed (SIGCONT). From the apiserver's

@@ -1,12 +1,15 @@
-// npm run faults [-- --rounds N] [--table]
+// npm run faults [-- --rounds N] [--soak-minutes M] [--table]
 //
-// Runs the fault suite N times in a row (default 1): the e2e fault tests against the local plane
-// (apiserver stopped 20 s, etcd compaction + 410, leader SIGKILL x3, prepull killed during
-// admission) and the certificate rotation under load. The leader frozen past its lease and the
-// apiserver crash wait for issue 10 (test/e2e/*.after-issue-10.ts). Each test
-// appends its outcome to .prepull/faults/results.jsonl; at the end the table of this invocation
-// (each fault: how often tried, time to converge, what was lost) is printed as Markdown, ready
-// for docs/faults.md. `--table` prints the table of every recorded run without running anything.
+// Runs the fault suite N times in a row (default 1), then the soak for M minutes (default 1; 0
+// skips it; 10 is the full soak): the e2e fault tests against the local plane (apiserver stopped
+// 20 s, etcd compaction + 410, apiserver crash, leader SIGKILL x3, leader frozen past its lease,
+// prepull killed during admission, containerd and the kubelet restarted mid-pull on the real
+// node) and the certificate rotation under load. Each test appends its outcome to
+// .prepull/faults/results.jsonl; at the end the table of this invocation (each fault: how often
+// tried, time to converge, what was lost) is printed as Markdown, ready for docs/faults.md.
+// `--table` prints the table of every recorded run without running anything. Bounded: each
+// vitest run has its own test timeouts, and the soak stops after M minutes plus at most 5 to
+// converge.
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -16,17 +19,23 @@ import { type FaultResult, readResults } from "./faults/results.ts";
 const VITEST = join(REPO_ROOT, "node_modules", "vitest", "vitest.mjs");
 const E2E_FILES = [
   "test/e2e/faults-apiserver.test.ts",
+  "test/e2e/faults-apiserver-crash.test.ts",
   "test/e2e/faults-leader.test.ts",
+  "test/e2e/faults-freeze.test.ts",
   "test/e2e/faults-admission.test.ts",
+  "test/e2e/faults-real-node.test.ts",
 ];
+const SOAK = join(REPO_ROOT, "scripts", "soak.ts");
 const UNIT_FILES = ["test/http/tls-rotation-load.test.ts"];
 
-function run(args: string[]): Promise<number> {
+function runNode(args: string[]): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [VITEST, "run", ...args], { cwd: REPO_ROOT, stdio: "inherit" });
+    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: "inherit" });
     child.once("exit", (code) => resolve(code ?? 1));
   });
 }
+
+const run = (args: string[]) => runNode([VITEST, "run", ...args]);
 
 export function table(results: readonly FaultResult[]): string {
   const byFault = new Map<string, FaultResult[]>();
@@ -47,7 +56,7 @@ export function table(results: readonly FaultResult[]): string {
 async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { rounds: { type: "string" }, table: { type: "boolean" } },
+    options: { rounds: { type: "string" }, "soak-minutes": { type: "string" }, table: { type: "boolean" } },
   });
   if (values.table) {
     console.log(table(await readResults()));
@@ -56,12 +65,19 @@ async function main(argv: string[]): Promise<number> {
   const rounds = Number(values.rounds ?? "1");
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 100)
     throw new Error(`--rounds must be an integer from 1 to 100, got "${values.rounds}"`);
+  const soakMinutes = Number(values["soak-minutes"] ?? "1");
+  if (!Number.isFinite(soakMinutes) || soakMinutes < 0 || soakMinutes > 24 * 60)
+    throw new Error(`--soak-minutes must be a number from 0 to 1440, got "${values["soak-minutes"]}"`);
   const since = new Date().toISOString();
   let failed = 0;
   for (let round = 1; round <= rounds; round++) {
     console.error(`\nfault suite, round ${round} of ${rounds}`);
     if ((await run(["--project", "unit", ...UNIT_FILES])) !== 0) failed++;
     if ((await run(["--project", "e2e", ...E2E_FILES])) !== 0) failed++;
+  }
+  if (soakMinutes > 0) {
+    console.error(`\nsoak, ${soakMinutes} min`);
+    if ((await runNode([SOAK, "--minutes", String(soakMinutes)])) !== 0) failed++;
   }
   const results = (await readResults()).filter((r) => (r.at ?? "") >= since);
   console.log(`\n${table(results)}\n`);

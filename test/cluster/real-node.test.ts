@@ -1,7 +1,9 @@
 // The real node's pure parts: names it takes on the host, the files it writes for containerd and
 // the kubelet, the registry throttle's pacing and the test images' identity. What they produce
 // is what the host and the cluster see, so the values are pinned as literals.
-import { describe, expect, test } from "vitest";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { clusterPaths } from "../../scripts/cluster/paths.ts";
 import {
   cniConfig,
@@ -12,7 +14,12 @@ import { largeImageMib, testImages } from "../../scripts/cluster/real-node/image
 import { IMAGE_GC, kubeletConfiguration } from "../../scripts/cluster/real-node/kubelet.ts";
 import { realNodeLayout } from "../../scripts/cluster/real-node/layout.ts";
 import { registryBytesPerSecond } from "../../scripts/cluster/real-node/real-node.ts";
-import { SharedRate } from "../../scripts/cluster/real-node/throttle-proxy.ts";
+import {
+  closeRange,
+  openRangeStart,
+  SharedRate,
+  throttleProxy,
+} from "../../scripts/cluster/real-node/throttle-proxy.ts";
 
 const layout = realNodeLayout(clusterPaths("/work/checkout/.prepull/cluster"));
 
@@ -148,6 +155,90 @@ describe("the registry throttle", () => {
     now = 5_000; // after a quiet spell only the burst is free again
     expect([limiter.reserve(50_000), limiter.reserve(50_000)]).toEqual([0, 0]);
     expect(limiter.reserve(50_000)).toBe(50);
+  });
+});
+
+describe("the registry throttle's ranges", () => {
+  test.each([
+    ["bytes=100-", 100],
+    ["bytes=0-", 0],
+    [" bytes=7- ", 7],
+    ["bytes=100-199", undefined], // closed: passes unchanged
+    ["bytes=-100", undefined], // a suffix range: passes unchanged
+    ["bytes=1-,5-", undefined],
+    [undefined, undefined],
+  ])("%j opens at %j", (range, start) => {
+    expect(openRangeStart(range)).toBe(start);
+  });
+
+  test.each([
+    [100, 1000, "bytes=100-999"],
+    [0, 1, "bytes=0-0"],
+    [999, 1000, "bytes=999-999"],
+    [1000, 1000, undefined],
+    [5, 0, undefined],
+  ])("from %d in a blob of %d bytes: %j", (start, size, closed) => {
+    expect(closeRange(start, size)).toBe(closed);
+  });
+
+  // A registry that, like crane's, understands only `bytes=N-M`; what containerd sends when it
+  // resumes a download is `bytes=N-`.
+  const blob = Buffer.from("0123456789abcdefghij");
+  let registry: Server;
+  let proxy: Server;
+  const seen: (string | undefined)[] = [];
+
+  beforeAll(async () => {
+    registry = createServer((request, response) => {
+      seen.push(request.headers.range);
+      if (request.method === "HEAD") {
+        response.writeHead(200, { "content-length": blob.length }).end();
+        return;
+      }
+      const range = request.headers.range;
+      if (range === undefined) {
+        response.writeHead(200, { "content-length": blob.length }).end(blob);
+        return;
+      }
+      const match = /^bytes=(\d+)-(\d+)$/.exec(range);
+      if (!match) {
+        response.writeHead(416).end("We don't understand your Range");
+        return;
+      }
+      const [start, end] = [Number(match[1]), Number(match[2])];
+      response
+        .writeHead(206, { "content-range": `bytes ${start}-${end}/${blob.length}` })
+        .end(blob.subarray(start, end + 1));
+    });
+    await new Promise<void>((resolve) => registry.listen(0, "127.0.0.1", resolve));
+    proxy = throttleProxy((registry.address() as AddressInfo).port, new SharedRate(10_000_000));
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  });
+
+  afterAll(async () => {
+    await new Promise((resolve) => proxy.close(resolve));
+    await new Promise((resolve) => registry.close(resolve));
+  });
+
+  const get = (range?: string) =>
+    fetch(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}/v2/x/blobs/sha256:1`, {
+      headers: range === undefined ? {} : { range },
+    });
+
+  test("a resumed download (bytes=N-) gets the rest of the blob, through the proxy", async () => {
+    seen.length = 0;
+    const resumed = await get("bytes=12-");
+    expect(resumed.status).toBe(206);
+    expect(await resumed.text()).toBe("cdefghij");
+    expect(seen).toEqual([undefined, "bytes=12-19"]); // a HEAD for the size, then the closed range
+  });
+
+  test("whole blobs and closed ranges pass unchanged; a start past the end is a 416", async () => {
+    seen.length = 0;
+    expect(await (await get()).text()).toBe(blob.toString());
+    expect(await (await get("bytes=0-3")).text()).toBe("0123");
+    expect((await get("bytes=20-")).status).toBe(416);
+    expect(seen).toEqual([undefined, "bytes=0-3", undefined]);
   });
 });
 

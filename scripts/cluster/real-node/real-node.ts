@@ -22,7 +22,7 @@ import {
   startProcess,
   stopProcess,
 } from "../processes.ts";
-import type { Progress } from "../progress.ts";
+import { type Progress, silentProgress } from "../progress.ts";
 import { containerdProcess, writeContainerdFiles } from "./containerd.ts";
 import { hostProblem } from "./host.ts";
 import { largeImageMib, pushTestImages, testImages } from "./images.ts";
@@ -403,4 +403,52 @@ export async function stopRealNode(
   if (left.length > 0) log(`real node: could not remove ${left.join(", ")}`);
   else if (stopped.length > 0)
     log(`real node: stopped ${stopped.join(", ")}; no mounts, cgroups or bridge left`);
+}
+
+export type RealNodeDaemon = "containerd" | "kubelet";
+
+export interface DaemonRestart {
+  /** SIGTERM: a `systemctl restart`; SIGKILL: a crash the service manager recovers from. */
+  signal: "SIGTERM" | "SIGKILL";
+  /** How long the daemon stays down before it starts again (the fault's length). */
+  downMs: number;
+}
+
+/**
+ * Restarts one of the node's daemons in place: containerd (its shims and containers keep running,
+ * as with systemd's KillMode=process) or the kubelet (its Node object stays). Resolves once the
+ * restarted daemon answers again (the CRI, or the kubelet's healthz).
+ */
+export async function restartRealNodeDaemon(
+  paths: ClusterPaths,
+  binDir: string,
+  state: RealNodeState,
+  daemon: RealNodeDaemon,
+  restart: DaemonRestart,
+): Promise<void> {
+  const layout = realNodeLayout(paths);
+  const pid = await readPid(paths, daemon);
+  if (pid === undefined || !(await isOurProcess(pid, paths)))
+    throw new Error(`${daemon} of the real node is not running (no live pid in ${paths.pids})`);
+  process.kill(pid, restart.signal);
+  await waitUntil(async () => ((await isOurProcess(pid, paths)) ? undefined : true), {
+    what: `${daemon} (pid ${pid}) to exit after ${restart.signal}`,
+    timeoutMs: 30_000,
+    intervalMs: 50,
+  });
+  await new Promise((resolve) => setTimeout(resolve, restart.downMs));
+  if (daemon === "containerd") {
+    await startProcess(paths, containerdProcess(binDir, layout));
+    await waitUntil(async () => ((await criReady(binDir, layout)) ? true : undefined), {
+      what: `containerd to answer again on ${layout.containerdSocket} (log: ${join(paths.logs, "containerd.log")})`,
+      timeoutMs: 60_000,
+    });
+  } else {
+    await startAndWait(
+      paths,
+      kubeletProcess(binDir, layout),
+      `http://127.0.0.1:${state.ports.kubeletHealthz}/healthz`,
+      silentProgress(),
+    );
+  }
 }

@@ -9,7 +9,7 @@ import { createConnection, createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { type ClusterPaths, REPO_ROOT } from "../cluster/paths.ts";
 import { createCertificateAuthority, issueLoopbackServingCertificate } from "../cluster/pki.ts";
-import { freeLoopbackPort } from "../cluster/ports.ts";
+import { freeLoopbackPorts } from "../cluster/ports.ts";
 import { get, isHealthy, type TlsClient, waitUntil } from "../cluster/probe.ts";
 import { auditedKubeconfig } from "../faults/identities.ts";
 
@@ -43,7 +43,9 @@ export async function startSoakReplicas(
   const replicas: SoakReplica[] = [];
   for (const identity of identities) {
     const serving = await issueLoopbackServingCertificate(ca, dir, identity, identity);
-    const port = await freeLoopbackPort();
+    // /metrics on its own port per replica (the default, 8444, would be taken by the first), and
+    // open: the sampler scrapes it on loopback without a token.
+    const [port, metricsPort] = (await freeLoopbackPorts(2)) as [number, number];
     const kubeconfig = await auditedKubeconfig(paths, identity);
     const log = openSync(join(logDir, `${identity}.log`), "a");
     const child: ChildProcess = spawn(
@@ -59,7 +61,10 @@ export async function startSoakReplicas(
         "--prepull-reconciler=on",
         "--log-level=info",
       ],
-      { env: { ...process.env, POD_NAME: identity }, stdio: ["ignore", log, log] },
+      {
+        env: { ...process.env, POD_NAME: identity, METRICS_PORT: String(metricsPort), METRICS_AUTH: "off" },
+        stdio: ["ignore", log, log],
+      },
     );
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     const baseUrl = `https://127.0.0.1:${port}`;
@@ -77,7 +82,7 @@ export async function startSoakReplicas(
       baseUrl,
       hasExited,
       metrics: async () => {
-        const response = await get(`${baseUrl}/metrics`, tls, 10_000);
+        const response = await get(`https://127.0.0.1:${metricsPort}/metrics`, tls, 10_000);
         if (response.status !== 200) throw new Error(`${identity} /metrics answered ${response.status}`);
         return response.body;
       },

@@ -1,0 +1,185 @@
+// What prepull costs a deploy on the real control plane: `POST deployments` latency through the
+// real kube-apiserver with prepull's webhook registered (the chart's two entries, from
+// charts/prepull/files/webhook.json) ÷ the same creates in a namespace the webhook does not
+// select, and the webhook calls prepull counted for workloads that are not opted in (must be 0:
+// matchConditions keep the apiserver from calling). The real server (src/main.ts, admission and
+// reconciler) runs on loopback. Rounds alternate the order of the three cases; the figures are
+// the median over rounds of each round's p50 and p99.
+//
+//   node bench/admission-plane.ts [--rounds 3] [--creates 100] [--concurrency 4]
+//
+// Needs the local plane (`npm run cluster:up`); prints one line per case and a JSON summary.
+import { randomBytes } from "node:crypto";
+import { parseArgs } from "node:util";
+import {
+  AdmissionregistrationV1Api,
+  AppsV1Api,
+  CoreV1Api,
+  KubeConfig,
+  type V1Deployment,
+} from "@kubernetes/client-node";
+import { isApiStatus } from "../scripts/cluster/kube-client.ts";
+import { clusterPaths } from "../scripts/cluster/paths.ts";
+import { startSoakReplicas } from "../scripts/soak/replicas.ts";
+import { webhookConfigurationFor, webhookSettings } from "../test/support/webhook-configuration.ts";
+import { percentile } from "./reconcile-harness.ts";
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: "string", default: "3" },
+    creates: { type: "string", default: "100" },
+    concurrency: { type: "string", default: "4" },
+  },
+});
+function count(name: string, raw: string, max: number): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > max)
+    throw new Error(`--${name} must be an integer from 1 to ${max}, got "${raw}"`);
+  return n;
+}
+const rounds = count("rounds", values.rounds, 20);
+const creates = count("creates", values.creates, 2000);
+const concurrency = count("concurrency", values.concurrency, 32);
+
+type Case = "without webhook" | "with webhook, opted in" | "with webhook, not opted in";
+const CASES: readonly Case[] = ["without webhook", "with webhook, opted in", "with webhook, not opted in"];
+
+const paths = clusterPaths();
+const kubeConfig = new KubeConfig();
+kubeConfig.loadFromFile(paths.kubeconfig);
+const core = kubeConfig.makeApiClient(CoreV1Api);
+const apps = kubeConfig.makeApiClient(AppsV1Api);
+const admission = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+const suffix = randomBytes(3).toString("hex");
+const release = `bench-adm-release-${suffix}`;
+const selected = `bench-adm-with-${suffix}`;
+const unselected = `bench-adm-without-${suffix}`;
+const configName = `prepull-bench-${suffix}`;
+for (const name of [release, selected, unselected])
+  await core.createNamespace({ body: { metadata: { name } } });
+
+const prepull = await startSoakReplicas(paths, release, [`${release}-a`], paths.logs);
+const replica = prepull.replicas[0];
+if (replica === undefined) throw new Error("no prepull replica started");
+
+/** Deployment admission calls prepull has answered so far (its own counter). */
+async function deploymentCalls(): Promise<number> {
+  let total = 0;
+  for (const line of (await replica?.metrics())?.split("\n") ?? []) {
+    if (line.startsWith("prepull_admission_requests_total{") && line.includes('kind="Deployment"'))
+      total += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return total;
+}
+
+function deployment(name: string, optedIn: boolean): V1Deployment {
+  return {
+    metadata: { name, ...(optedIn ? { annotations: { prepull: "true" } } : {}) },
+    spec: {
+      replicas: 0,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: { containers: [{ name: "main", image: `registry.example.com/bench/${suffix}/${name}:1` }] },
+      },
+    },
+  };
+}
+
+/** `creates` creates, `concurrency` at a time; the latency of each, in ms. */
+async function createAll(label: string, namespace: string, optedIn: boolean): Promise<number[]> {
+  const latencies: number[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < creates; i = next++) {
+        const started = performance.now();
+        await apps.createNamespacedDeployment({ namespace, body: deployment(`${label}-${i}`, optedIn) });
+        latencies.push(performance.now() - started);
+      }
+    }),
+  );
+  return latencies.sort((a, b) => a - b);
+}
+
+/** Cleanup of something already gone is done. */
+function unlessGone(error: unknown): void {
+  if (!isApiStatus(error, 404)) throw error;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? Number.NaN;
+
+try {
+  const webhook = webhookConfigurationFor({
+    name: configName,
+    endpoint: { baseUrl: replica.baseUrl, caBundle: prepull.caBundle },
+    releaseNamespace: release,
+  });
+  // Only the selected namespace: the rest of the plane never meets this webhook.
+  for (const entry of webhook.webhooks ?? [])
+    entry.namespaceSelector?.matchExpressions?.push({
+      key: webhookSettings.namespaceSelectorKey,
+      operator: "In",
+      values: [selected],
+    });
+  await admission.createMutatingWebhookConfiguration({ body: webhook });
+  // Registered once prepull has answered for one opted-in create (the apiserver's webhook cache).
+  for (let i = 0; (await deploymentCalls()) === 0; i++) {
+    if (i > 200) throw new Error("the apiserver never called prepull for an opted-in create");
+    await apps.createNamespacedDeployment({ namespace: selected, body: deployment(`probe-${i}`, true) });
+  }
+
+  const p50: Record<Case, number[]> = Object.fromEntries(CASES.map((c) => [c, []])) as never;
+  const p99: Record<Case, number[]> = Object.fromEntries(CASES.map((c) => [c, []])) as never;
+  const calls: Record<Case, number> = Object.fromEntries(CASES.map((c) => [c, 0])) as never;
+  for (let round = 0; round < rounds; round++) {
+    // Each round starts with a different case: no case always runs on a cold or a warm apiserver.
+    const order = CASES.map((_, i) => CASES[(i + round) % CASES.length] as Case);
+    for (const which of order) {
+      const before = await deploymentCalls();
+      const label = `r${round}-${CASES.indexOf(which)}`;
+      const latencies =
+        which === "without webhook"
+          ? await createAll(label, unselected, true)
+          : await createAll(label, selected, which === "with webhook, opted in");
+      calls[which] += (await deploymentCalls()) - before;
+      p50[which].push(percentile(latencies, 50));
+      p99[which].push(percentile(latencies, 99));
+    }
+  }
+  const base = { p50: median(p50["without webhook"]), p99: median(p99["without webhook"]) };
+  const summary = Object.fromEntries(
+    CASES.map((c) => [
+      c,
+      {
+        p50Ms: Number(median(p50[c]).toFixed(1)),
+        p99Ms: Number(median(p99[c]).toFixed(1)),
+        p50Ratio: Number((median(p50[c]) / base.p50).toFixed(2)),
+        p99Ratio: Number((median(p99[c]) / base.p99).toFixed(2)),
+        webhookCalls: calls[c],
+      },
+    ]),
+  );
+  for (const c of CASES) {
+    const s = summary[c] as {
+      p50Ms: number;
+      p99Ms: number;
+      p50Ratio: number;
+      p99Ratio: number;
+      webhookCalls: number;
+    };
+    console.log(
+      `POST deployments, ${c}: p50 ${s.p50Ms} ms (×${s.p50Ratio}), p99 ${s.p99Ms} ms (×${s.p99Ratio}), webhook calls ${s.webhookCalls} of ${rounds * creates}`,
+    );
+  }
+  console.log(JSON.stringify({ rounds, creates, concurrency, cases: summary }));
+  if (calls["with webhook, not opted in"] !== 0 || calls["without webhook"] !== 0) {
+    console.error("prepull was called for workloads that are not opted in");
+    process.exitCode = 1;
+  }
+} finally {
+  await admission.deleteMutatingWebhookConfiguration({ name: configName }).catch(() => undefined);
+  await prepull.stop();
+  for (const name of [selected, unselected, release])
+    await core.deleteNamespace({ name }).catch(() => undefined);
+}

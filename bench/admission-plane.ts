@@ -178,8 +178,7 @@ try {
     process.exitCode = 1;
   }
 } finally {
-  await admission.deleteMutatingWebhookConfiguration({ name: configName }).catch(() => undefined);
+  await admission.deleteMutatingWebhookConfiguration({ name: configName }).catch(unlessGone);
   await prepull.stop();
-  for (const name of [selected, unselected, release])
-    await core.deleteNamespace({ name }).catch(() => undefined);
+  for (const name of [selected, unselected, release]) await core.deleteNamespace({ name }).catch(unlessGone);
 }

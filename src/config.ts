@@ -65,6 +65,11 @@ function positiveSeconds(max: number) {
   };
 }
 
+/** Unset is allowed here; checkTogether requires the serving files unless PREPULL_UNINSTALL=on. */
+function optionalExistingFile(raw: string | undefined, name: string): string | undefined {
+  return raw === undefined || raw === "" ? undefined : existingFile(raw, name);
+}
+
 function existingFile(raw: string | undefined, name: string): string {
   const path = required(raw, name);
   // statSync follows symlinks, so a mounted Secret's tls.crt -> ..data/tls.crt counts as a file.
@@ -296,13 +301,13 @@ export const SETTINGS = {
     name: "TLS_CERT_FILE",
     default: undefined,
     description: "PEM serving certificate (chain); reloaded when it changes",
-    parse: existingFile,
+    parse: optionalExistingFile,
   }),
   tlsKeyFile: setting({
     name: "TLS_KEY_FILE",
     default: undefined,
     description: "PEM private key of the serving certificate; reloaded when it changes",
-    parse: existingFile,
+    parse: optionalExistingFile,
   }),
   logLevel: setting({
     name: "LOG_LEVEL",
@@ -473,6 +478,15 @@ export const SETTINGS = {
       "Leader election: how often the leader renews its Lease; below PREPULL_LEASE_DURATION_SECONDS",
     parse: integer(1, 3600),
   }),
+  uninstall: setting({
+    name: "PREPULL_UNINSTALL",
+    default: "off",
+    description:
+      "on: serve nothing; take the reconciler's Lease, delete the pre-pull DaemonSets and mirrored Secrets, remove prepull's " +
+      "annotations from workloads (and, with PREPULL_NODE_GATE=on, the gating taint from nodes), delete the Leases and exit " +
+      "(the chart's post-delete hook runs this)",
+    parse: onOff,
+  }),
   nodeGate: setting({
     name: "PREPULL_NODE_GATE",
     default: "off",
@@ -558,6 +572,10 @@ export function loadConfig(source: ConfigSource = { env: process.env, argv: proc
 
 /** Rules between settings; each failure still names one setting. */
 function checkTogether(config: Config): void {
+  if (!config.uninstall) {
+    for (const file of ["tlsCertFile", "tlsKeyFile"] as const)
+      if (config[file] === undefined) throw new ConfigError(SETTINGS[file].name, "must be set");
+  }
   if (config.metricsPort === config.port && config.port !== 0) {
     throw new ConfigError(
       SETTINGS.metricsPort.name,

@@ -16,11 +16,12 @@ import { loadKubeConfig } from "./kube/client.ts";
 import { createKubeRest } from "./kube/rest.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { registerProcessMetrics } from "./metrics.ts";
-import { nodeGateSettingsFrom } from "./reconcile/node-gate-settings.ts";
+import { gateSettingsFrom, nodeGateSettingsFrom } from "./reconcile/node-gate-settings.ts";
 import { startNodeGate } from "./reconcile/node-gate-start.ts";
 import { RecordingQueue } from "./reconcile/queue.ts";
 import { reconcilerSettingsFrom } from "./reconcile/settings.ts";
 import { type RunningReconciler, startReconciler } from "./reconcile/start.ts";
+import { uninstall } from "./reconcile/uninstall.ts";
 
 /** Startup problems an operator fixes in the configuration: one line on stderr, exit 1. */
 function failStartup(error: unknown): never {
@@ -131,16 +132,62 @@ function stopOnSignals(
   process.on("SIGINT", stop);
 }
 
+/**
+ * PREPULL_UNINSTALL=on: the chart's post-delete hook. Removes what prepull created at run time
+ * and exits 0, or 1 with the reason.
+ */
+async function runUninstall(config: Config, log: Logger): Promise<void> {
+  const kubeConfig = loadKubeConfig(config, log);
+  if (kubeConfig === undefined) {
+    log.error("PREPULL_UNINSTALL=on needs a Kubernetes API (in-cluster or KUBECONFIG)");
+    process.exitCode = 1;
+    return;
+  }
+  const settings = reconcilerSettingsFrom(config, { hostname: hostname(), pid: process.pid });
+  try {
+    const removed = await uninstall({
+      kubeConfig,
+      settings,
+      ownedLabels: ownedLabels(settings.prepull),
+      gate: config.nodeGate ? gateSettingsFrom(config) : undefined,
+      logger: log,
+      // The departing leader hands the Lease over on SIGTERM; if it was killed, its lease runs out.
+      acquireTimeoutMs: (settings.leaderElection.leaseDurationSeconds * 2 + 30) * 1000,
+    });
+    log.info(removed, "uninstall complete");
+  } catch (error) {
+    log.error({ err: error }, "uninstall failed");
+    process.exitCode = 1;
+  }
+}
+
+/** The serving files; loadConfig has required them unless PREPULL_UNINSTALL=on. */
+function servingFiles(config: Config): { certFile: string; keyFile: string } {
+  const { tlsCertFile: certFile, tlsKeyFile: keyFile } = config;
+  if (certFile === undefined || keyFile === undefined) throw new ConfigError("TLS_CERT_FILE", "must be set");
+  return { certFile, keyFile };
+}
+
 async function main(): Promise<void> {
   if (wantsHelp()) {
     process.stdout.write(helpText());
     return;
   }
   let config: Config;
-  let tls: ReturnType<typeof readTlsMaterial>;
   try {
     config = loadConfig();
-    tls = readTlsMaterial({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile });
+  } catch (error) {
+    failStartup(error);
+  }
+  if (config.uninstall) {
+    await runUninstall(config, createLogger(config.logLevel));
+    return;
+  }
+  let tls: ReturnType<typeof readTlsMaterial>;
+  let tlsFiles: { certFile: string; keyFile: string };
+  try {
+    tlsFiles = servingFiles(config);
+    tls = readTlsMaterial(tlsFiles);
   } catch (error) {
     failStartup(error);
   }
@@ -159,7 +206,6 @@ async function main(): Promise<void> {
     tls,
     authorize: metricsAuthorizer(config, kubeConfig, log),
   });
-  const tlsFiles = { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile };
   const servers: RunningServer[] = [];
   for (const [built, port, setting] of [
     [app, config.port, "PORT"],

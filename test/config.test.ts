@@ -78,6 +78,7 @@ describe("loadConfig", () => {
       containerMemory: "32Mi",
       leaseDurationSeconds: 15,
       leaseRenewSeconds: 5,
+      uninstall: false,
       nodeGate: false,
       nodeGateTaint: "prepull.dev/not-ready",
       nodeGateTaintEffect: "NoSchedule",
@@ -188,6 +189,11 @@ describe("loadConfig", () => {
     [{ PREPULL_NODE_GATE_TAINT: "images-pending" }, [], "nodeGateTaint", "images-pending"],
     [{ PREPULL_NODE_GATE_TAINT_EFFECT: "NoExecute" }, [], "nodeGateTaintEffect", "NoExecute"],
     [{ PREPULL_NODE_GATE_DEADLINE_SECONDS: "60" }, [], "nodeGateDeadlineSeconds", 60],
+    [{}, [], "uninstall", false],
+    [{ PREPULL_UNINSTALL: "on" }, [], "uninstall", true],
+    // The post-delete hook serves nothing: no serving certificate needed.
+    [{ PREPULL_UNINSTALL: "on", TLS_CERT_FILE: "", TLS_KEY_FILE: "" }, [], "tlsCertFile", undefined],
+    [{ TLS_KEY_FILE: "" }, ["--prepull-uninstall=on"], "tlsKeyFile", undefined],
   ] as const)("%j %j → %s = %j", (env, argv, key, value) => {
     expect(load(env, [...argv])[key]).toEqual(value);
   });
@@ -199,6 +205,9 @@ describe("loadConfig", () => {
     [{ PORT: "80.5" }, [], 'PORT: must be an integer from 0 to 65535, got "80.5"'],
     [{}, ["--port=x"], 'PORT: must be an integer from 0 to 65535, got "x"'],
     [{ TLS_CERT_FILE: "" }, [], "TLS_CERT_FILE: must be set"],
+    [{ TLS_KEY_FILE: "" }, [], "TLS_KEY_FILE: must be set"],
+    [{ TLS_KEY_FILE: "" }, ["--prepull-uninstall=off"], "TLS_KEY_FILE: must be set"],
+    [{ PREPULL_UNINSTALL: "yes" }, [], 'PREPULL_UNINSTALL: must be on or off, got "yes"'],
     [
       { TLS_CERT_FILE: "/nonexistent/tls.crt" },
       [],

@@ -30,6 +30,16 @@ export interface Issuer extends Manifest {
   spec: { selfSigned?: Record<string, never>; ca?: { secretName: string } };
 }
 
+/** The uninstall hook's objects (post-delete): their own principal, checked on their own. */
+export function isUninstallHook(manifest: Manifest): boolean {
+  return manifest.metadata.annotations?.["helm.sh/hook"] === "post-delete";
+}
+
+/** What runs while the chart is installed: everything but the uninstall hook. */
+export function installed(manifests: readonly Manifest[]): Manifest[] {
+  return manifests.filter((m) => !isUninstallHook(m));
+}
+
 /** Rendered objects are plain YAML; these views give them the API types for reading. */
 export function view<T>(manifest: Manifest): T {
   return manifest as unknown as T;

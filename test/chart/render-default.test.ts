@@ -14,6 +14,7 @@ import {
   deployment,
   env,
   type Issuer,
+  installed,
   podSpec,
   rbacRules,
   restrictedViolations,
@@ -40,6 +41,12 @@ describe("default render", () => {
         "ClusterRole/prepull-metrics-reader",
         "ClusterRoleBinding/prepull",
         "Deployment/prepull",
+        "ClusterRole/prepull-uninstall",
+        "ClusterRoleBinding/prepull-uninstall",
+        "Job/prepull-uninstall",
+        "Role/prepull-uninstall",
+        "RoleBinding/prepull-uninstall",
+        "ServiceAccount/prepull-uninstall",
         "Issuer/prepull-ca",
         "Issuer/prepull-selfsigned",
         "MutatingWebhookConfiguration/prepull",
@@ -273,23 +280,32 @@ describe("RBAC", () => {
       (own.rules as { nonResourceURLs?: string[] }[]).every((r) => r.nonResourceURLs === undefined),
     ).toBe(true);
     // Nothing binds the scrapers' role to prepull itself.
-    expect(findManifest(manifests, "ClusterRoleBinding").roleRef).toMatchObject({ name: "prepull" });
+    expect(findManifest(installed(manifests), "ClusterRoleBinding").roleRef).toMatchObject({
+      name: "prepull",
+    });
   });
 
   it("by default reads no Secret, and may only deletecollection its own (leftover mirrors)", () => {
-    expect(verbsOn(manifests, "cluster", "", "secrets")).toEqual([]);
-    expect(verbsOn(manifests, "namespace", "", "secrets")).toEqual(["deletecollection"]);
-    expect(verbsOn(manifests, "cluster", "", "serviceaccounts")).toEqual([]);
+    expect(verbsOn(installed(manifests), "cluster", "", "secrets")).toEqual([]);
+    expect(verbsOn(installed(manifests), "namespace", "", "secrets")).toEqual(["deletecollection"]);
+    expect(verbsOn(installed(manifests), "cluster", "", "serviceaccounts")).toEqual([]);
   });
 
   it("lists and watches Namespaces and RuntimeClasses (placement bounds), nothing more", () => {
-    expect(verbsOn(manifests, "cluster", "", "namespaces")).toEqual(["list", "watch"]);
-    expect(verbsOn(manifests, "cluster", "node.k8s.io", "runtimeclasses")).toEqual(["list", "watch"]);
+    expect(verbsOn(installed(manifests), "cluster", "", "namespaces")).toEqual(["list", "watch"]);
+    expect(verbsOn(installed(manifests), "cluster", "node.k8s.io", "runtimeclasses")).toEqual([
+      "list",
+      "watch",
+    ]);
   });
 
   it("creates TokenReviews and SubjectAccessReviews (secure /metrics)", () => {
-    expect(verbsOn(manifests, "cluster", "authentication.k8s.io", "tokenreviews")).toEqual(["create"]);
-    expect(verbsOn(manifests, "cluster", "authorization.k8s.io", "subjectaccessreviews")).toEqual(["create"]);
+    expect(verbsOn(installed(manifests), "cluster", "authentication.k8s.io", "tokenreviews")).toEqual([
+      "create",
+    ]);
+    expect(verbsOn(installed(manifests), "cluster", "authorization.k8s.io", "subjectaccessreviews")).toEqual([
+      "create",
+    ]);
   });
 
   it("reads the four workload kinds cluster-wide and patches them only (for the status annotation)", () => {
@@ -299,38 +315,38 @@ describe("RBAC", () => {
       ["batch", "jobs"],
       ["batch", "cronjobs"],
     ] as const) {
-      expect(verbsOn(manifests, "cluster", group, resource)).toEqual(["list", "patch", "watch"]);
+      expect(verbsOn(installed(manifests), "cluster", group, resource)).toEqual(["list", "patch", "watch"]);
     }
   });
 
   it("writes DaemonSets and Leases, watches its Lease and reads pods only in its own namespace", () => {
-    expect(verbsOn(manifests, "namespace", "apps", "daemonsets")).toEqual(
+    expect(verbsOn(installed(manifests), "namespace", "apps", "daemonsets")).toEqual(
       ["create", "delete", "list", "patch", "watch"].sort(),
     );
-    expect(verbsOn(manifests, "cluster", "apps", "daemonsets")).toEqual([]);
+    expect(verbsOn(installed(manifests), "cluster", "apps", "daemonsets")).toEqual([]);
     // list and watch: followers watch the Lease to take over the moment it expires.
-    expect(verbsOn(manifests, "namespace", "coordination.k8s.io", "leases")).toEqual([
+    expect(verbsOn(installed(manifests), "namespace", "coordination.k8s.io", "leases")).toEqual([
       "create",
       "get",
       "list",
       "update",
       "watch",
     ]);
-    expect(verbsOn(manifests, "cluster", "coordination.k8s.io", "leases")).toEqual([]);
-    expect(verbsOn(manifests, "namespace", "", "pods")).toEqual(["list", "watch"]);
-    expect(verbsOn(manifests, "cluster", "", "pods")).toEqual([]);
+    expect(verbsOn(installed(manifests), "cluster", "coordination.k8s.io", "leases")).toEqual([]);
+    expect(verbsOn(installed(manifests), "namespace", "", "pods")).toEqual(["list", "watch"]);
+    expect(verbsOn(installed(manifests), "cluster", "", "pods")).toEqual([]);
   });
 
   it("records core Events only", () => {
-    expect(verbsOn(manifests, "cluster", "", "events")).toEqual(["create"]);
-    expect(verbsOn(manifests, "cluster", "events.k8s.io", "events")).toEqual([]);
+    expect(verbsOn(installed(manifests), "cluster", "", "events")).toEqual(["create"]);
+    expect(verbsOn(installed(manifests), "cluster", "events.k8s.io", "events")).toEqual([]);
   });
 
   it("binds both roles to the chart's ServiceAccount", () => {
-    const account = view<V1ServiceAccount>(findManifest(manifests, "ServiceAccount"));
+    const account = view<V1ServiceAccount>(findManifest(installed(manifests), "ServiceAccount"));
     expect(podSpec(manifests).serviceAccountName).toBe(account.metadata?.name);
     for (const kind of ["ClusterRoleBinding", "RoleBinding"] as const) {
-      const binding = findManifest(manifests, kind);
+      const binding = findManifest(installed(manifests), kind);
       expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: "prepull", namespace: "prepull" }]);
     }
   });

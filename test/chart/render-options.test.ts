@@ -10,6 +10,7 @@ import {
   container,
   deployment,
   env,
+  installed,
   podSpec,
   restrictedViolations,
   verbsOn,
@@ -38,6 +39,12 @@ describe("ci/full-values.yaml: every option on, most values changed", () => {
         "ClusterRoleBinding/pp",
         "Deployment/pp",
         "MutatingWebhookConfiguration/pp",
+        "ClusterRole/pp-uninstall",
+        "ClusterRoleBinding/pp-uninstall",
+        "Job/pp-uninstall",
+        "Role/pp-uninstall",
+        "RoleBinding/pp-uninstall",
+        "ServiceAccount/pp-uninstall",
         "NetworkPolicy/pp",
         "Pod/pp-test-webhook",
         "PodDisruptionBudget/pp",
@@ -80,12 +87,12 @@ describe("ci/full-values.yaml: every option on, most values changed", () => {
   });
 
   it("mirrors pull secrets: Secret writes in its namespace, get (never list) of the named ones elsewhere", () => {
-    expect(verbsOn(manifests, "namespace", "", "secrets")).toEqual(
+    expect(verbsOn(installed(manifests), "namespace", "", "secrets")).toEqual(
       ["create", "delete", "list", "patch", "watch"].sort(),
     );
-    expect(verbsOn(manifests, "cluster", "", "secrets")).toEqual(["get"]);
+    expect(verbsOn(installed(manifests), "cluster", "", "secrets")).toEqual(["get"]);
     // The kubelet uses a ServiceAccount's imagePullSecrets for pods without their own.
-    expect(verbsOn(manifests, "cluster", "", "serviceaccounts")).toEqual(["list", "watch"]);
+    expect(verbsOn(installed(manifests), "cluster", "", "serviceaccounts")).toEqual(["list", "watch"]);
     expect(env(manifests).get("PREPULL_MIRROR_PULL_SECRETS")).toBe("true");
   });
 
@@ -108,8 +115,8 @@ describe("ci/full-values.yaml: every option on, most values changed", () => {
   });
 
   it("gates nodes: get, list, watch and patch Nodes cluster-wide, and the gate's settings", () => {
-    expect(verbsOn(manifests, "cluster", "", "nodes")).toEqual(["get", "list", "patch", "watch"]);
-    expect(verbsOn(manifests, "namespace", "", "nodes")).toEqual([]);
+    expect(verbsOn(installed(manifests), "cluster", "", "nodes")).toEqual(["get", "list", "patch", "watch"]);
+    expect(verbsOn(installed(manifests), "namespace", "", "nodes")).toEqual([]);
     const vars = env(manifests);
     expect(vars.get("PREPULL_NODE_GATE")).toBe("on");
     expect(vars.get("PREPULL_NODE_GATE_TAINT")).toBe("ignore-taint.cluster-autoscaler.kubernetes.io/prepull");
@@ -211,14 +218,14 @@ describe("smaller switches", () => {
     const manifests = renderChart({ values: { serviceAccount: { create: false, name: "existing" } } });
     expect(manifests.filter((m) => m.kind === "ServiceAccount")).toEqual([]);
     expect(podSpec(manifests).serviceAccountName).toBe("existing");
-    expect(findManifest(manifests, "RoleBinding").subjects).toEqual([
+    expect(findManifest(installed(manifests), "RoleBinding").subjects).toEqual([
       { kind: "ServiceAccount", name: "existing", namespace: "prepull" },
     ]);
   });
 
   it("the node gate is off by default: no access to Nodes and no gate settings", () => {
     const manifests = renderChart({});
-    expect(verbsOn(manifests, "cluster", "", "nodes")).toEqual([]);
+    expect(verbsOn(installed(manifests), "cluster", "", "nodes")).toEqual([]);
     expect([...env(manifests).keys()].filter((name) => name.startsWith("PREPULL_NODE_GATE"))).toEqual([]);
   });
 
@@ -227,7 +234,7 @@ describe("smaller switches", () => {
       values: { metrics: { secure: false }, serviceMonitor: { enabled: true } },
     });
     expect(env(manifests).get("METRICS_AUTH")).toBe("off");
-    expect(verbsOn(manifests, "cluster", "authentication.k8s.io", "tokenreviews")).toEqual([]);
+    expect(verbsOn(installed(manifests), "cluster", "authentication.k8s.io", "tokenreviews")).toEqual([]);
     expect(manifests.filter((m) => m.metadata.name === "prepull-metrics-reader")).toEqual([]);
     const endpoint = (findManifest(manifests, "ServiceMonitor").spec as { endpoints: object[] }).endpoints[0];
     expect(endpoint).not.toHaveProperty("bearerTokenFile");

@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:tls";
 import { promisify } from "node:util";
-import { CoordinationV1Api, CustomObjectsApi, type V1Pod } from "@kubernetes/client-node";
+import { BatchV1Api, CoordinationV1Api, CustomObjectsApi, type V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { silentProgress } from "../../scripts/cluster/progress.ts";
 import { REAL_NODE_NAME, REAL_NODE_PLACEMENT } from "../../scripts/cluster/real-node/layout.ts";
@@ -395,9 +395,33 @@ describe.skipIf(realNodeTurnedOff)("the chart from the locally built image, on t
       expect(pod.spec?.containers[0]?.env?.find((e) => e.name === "LOG_LEVEL")?.value).toBe("debug");
   });
 
-  it("helm uninstall removes the webhook configuration and the webhook pods", async () => {
-    const uninstall = helmIn("uninstall", release, "--wait", "--timeout=2m");
+  it("helm uninstall leaves nothing behind: webhook configuration, pods, DaemonSets, Secrets, annotations, Leases", async () => {
+    const { apps, core } = adminClients();
+    // What prepull made at run time, before: its DaemonSet and its annotations on the workload.
+    expect((await apps.listNamespacedDaemonSet({ namespace })).items).not.toEqual([]);
+    // The post-delete hook Job runs on the real node, like the webhook's pods; Helm waits for it.
+    const uninstall = helmIn("uninstall", release, "--wait", "--timeout=4m");
     expect(uninstall.status, uninstall.stderr).toBe(0);
+    expect((await apps.listNamespacedDaemonSet({ namespace })).items.map((d) => d.metadata?.name)).toEqual(
+      [],
+    );
+    const owned = await core.listNamespacedSecret({
+      namespace,
+      labelSelector: "app.kubernetes.io/managed-by=prepull",
+    });
+    expect(owned.items.map((s) => s.metadata?.name)).toEqual([]);
+    const web = await apps.readNamespacedDeployment({ namespace: appNamespace, name: "web" });
+    expect(
+      Object.keys(web.metadata?.annotations ?? {}).filter((key) => key.startsWith("prepull.dev/")),
+    ).toEqual([]);
+    expect(web.metadata?.annotations?.prepull).toBe("true");
+    const leases = await adminClients()
+      .kubeConfig.makeApiClient(CoordinationV1Api)
+      .listNamespacedLease({ namespace });
+    expect(leases.items.map((l) => l.metadata?.name)).toEqual([]);
+    // The hook cleaned up after itself too (it succeeded: hook-succeeded deletes its objects).
+    const jobs = await adminClients().kubeConfig.makeApiClient(BatchV1Api).listNamespacedJob({ namespace });
+    expect(jobs.items.map((j) => j.metadata?.name)).toEqual([]);
     const configurations = await adminClients().admission.listMutatingWebhookConfiguration();
     expect(configurations.items.map((c) => c.metadata?.name)).not.toContain(fullname);
     await vi.waitFor(

@@ -54,6 +54,7 @@ COPY --from=build /src/dist ./dist
 COPY --from=sleeper /out/prepull-sleep /usr/local/bin/prepull-sleep
 ENV NODE_ENV=production
 USER 65532:65532
-EXPOSE 8443
+# 8443: /mutate, /healthz, /readyz; 8444: /metrics (METRICS_PORT).
+EXPOSE 8443 8444
 # The helm test pod runs /nodejs/bin/node from this image with a script of its own.
 ENTRYPOINT ["/nodejs/bin/node", "/app/dist/main.js"]

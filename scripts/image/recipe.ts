@@ -28,7 +28,7 @@ export const IMAGE_CONFIG = {
     // From the Dockerfile.
     NODE_ENV: "production",
   },
-  exposedPorts: ["8443/tcp"],
+  exposedPorts: ["8443/tcp", "8444/tcp"],
 } as const;
 
 /**

@@ -53,7 +53,11 @@ describe("the Docker-free image recipe and the Dockerfile", () => {
     expect(instruction("WORKDIR")).toEqual([IMAGE_CONFIG.workdir]);
     expect(instruction("ENTRYPOINT").map((e) => JSON.parse(e))).toEqual([IMAGE_CONFIG.entrypoint]);
     expect(instruction("ENV")).toEqual([`NODE_ENV=${IMAGE_CONFIG.env.NODE_ENV}`]);
-    expect(instruction("EXPOSE").map((p) => `${p}/tcp`)).toEqual(IMAGE_CONFIG.exposedPorts);
+    expect(
+      instruction("EXPOSE")
+        .flatMap((ports) => ports.split(" "))
+        .map((p) => `${p}/tcp`),
+    ).toEqual(IMAGE_CONFIG.exposedPorts);
   });
 
   it("start on distroless's Node.js of the major version the recipe ships, with its nonroot user", () => {

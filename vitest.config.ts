@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     // The JSON report is what .ci/run counts; the default reporter is what people read.
     reporters: ["default", ["json", { outputFile: ".vitest-results.json" }]],
+    // Removes the temporary directories (some hold CA keys) each test file made in hooks.
+    setupFiles: ["test/support/remove-temp-dirs.ts"],
     projects: [
       {
         extends: true,

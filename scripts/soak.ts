@@ -47,7 +47,12 @@ async function main(argv: string[]): Promise<number> {
   try {
     const result = await runSoak({ minutes, opsPerSecond, names, sampleSeconds, paths: plane.paths, log });
     for (const [identity, t] of Object.entries(result.trends)) {
-      const [rss, heap, handles, lag] = [t.rssBytes, t.heapUsedBytes, t.activeHandles, t.eventLoopLagP99Seconds];
+      const [rss, heap, handles, lag] = [
+        t.rssBytes,
+        t.heapUsedBytes,
+        t.activeHandles,
+        t.eventLoopLagP99Seconds,
+      ];
       if (!(rss && heap && handles && lag)) continue;
       log(
         `${identity}: RSS ${mib(rss.first)}→${mib(rss.last)} MiB (${mib(rss.perMinute, 2)} MiB/min), ` +

@@ -11,7 +11,8 @@ import {
   settingsTable,
 } from "../src/config.ts";
 import { spawnMain } from "./support/main-process.ts";
-import { createCertificateAuthority, issueServingCertificate, makeTempDir } from "./support/tls.ts";
+import { makeTempDir } from "./support/temp-dir.ts";
+import { createCertificateAuthority, issueServingCertificate } from "./support/tls.ts";
 
 let certFile: string;
 let keyFile: string;

@@ -28,9 +28,17 @@ function effectivePodRequests(
   return { cpu: total("cpu"), memory: total("memory") };
 }
 
+const APP = "registry.example.com/team/app-";
+
 function images(count: number, from = 0): string[] {
-  return Array.from({ length: count }, (_, i) => `registry.example.com/team/app-${from + i}:1.0`);
+  return Array.from({ length: count }, (_, i) => `${APP}${from + i}:1.0`);
 }
+
+/**
+ * Two images whose sha256 share the first 32 bits (8 hex digits, 156d6880): the same container
+ * name suffix, and no shard bit can tell them apart. Found by search; sorted by code unit.
+ */
+const SHARES_32_BITS = [`${APP}3234:1.0`, `${APP}48707:1.0`] as const;
 
 function assignment(shards: Shard[]): Map<string, string> {
   return new Map(shards.flatMap((s) => s.images.map((image) => [image, s.id] as const)));
@@ -115,6 +123,57 @@ describe("shardImages", () => {
     ).not.toHaveLength(0);
   });
 
+  // Literal shard ids: they end DaemonSet names (prepull-<key>-<id>) stored in clusters, so the same
+  // image set and maximum must give the same shards in every release. The rows sit on the
+  // boundaries: a shard of exactly max images is not split, one of max + 1 is.
+  it.each([
+    {
+      name: "max images: one unsuffixed shard",
+      images: images(4),
+      max: 4,
+      shards: [{ id: "", images: images(4) }],
+    },
+    {
+      name: "max + 1 images: split once by the first bit",
+      images: images(5),
+      max: 4,
+      shards: [
+        { id: "0", images: images(4) },
+        { id: "1", images: [`${APP}4:1.0`] },
+      ],
+    },
+    {
+      name: "a half over max splits again, one at max does not",
+      images: images(10),
+      max: 4,
+      shards: [
+        { id: "00", images: [`${APP}0:1.0`, `${APP}3:1.0`, `${APP}8:1.0`] },
+        { id: "01", images: [`${APP}1:1.0`, `${APP}2:1.0`, `${APP}9:1.0`] },
+        { id: "1", images: [`${APP}4:1.0`, `${APP}5:1.0`, `${APP}6:1.0`, `${APP}7:1.0`] },
+      ],
+    },
+    {
+      name: "a subtree of exactly max after three splits stays whole",
+      images: [SHARES_32_BITS[1], `${APP}0:1.0`, SHARES_32_BITS[0]],
+      max: 2,
+      shards: [
+        { id: "000", images: [...SHARES_32_BITS] },
+        { id: "001", images: [`${APP}0:1.0`] },
+      ],
+    },
+    {
+      name: "two images sharing 32 hash bits stay together at MAX_SHARD_DEPTH",
+      images: [SHARES_32_BITS[1], `${APP}0:1.0`, SHARES_32_BITS[0]],
+      max: 1,
+      shards: [
+        { id: "00010101011011010110100010000000", images: [...SHARES_32_BITS] },
+        { id: "001", images: [`${APP}0:1.0`] },
+      ],
+    },
+  ])("pins the shards: $name", ({ images: input, max, shards }) => {
+    expect(shardImages(input, max)).toEqual(shards);
+  });
+
   it("stops splitting at MAX_SHARD_DEPTH", () => {
     expect(MAX_SHARD_DEPTH).toBe(32);
     for (const shard of shardImages(images(200), 1))
@@ -144,6 +203,48 @@ describe("names", () => {
     expect(names).toEqual([...names].sort());
   });
 
+  // Literal container names: status on workloads and the reconciler find an image's pull result by
+  // its container name in DaemonSets stored in clusters, so it must never change between releases.
+  it.each([
+    { images: ["docker.io/library/nginx:1.25"], containers: ["img-b07c1fa2"] },
+    {
+      images: [
+        "nvcr.io/nvidia/pytorch:24.01-py3",
+        "docker.io/library/redis:7",
+        "docker.io/library/nginx:1.25",
+      ],
+      containers: ["img-640976d8", "img-a0ed741a", "img-b07c1fa2"],
+    },
+    {
+      // Colliding on the 8 hex digits: both take the longest suffix a name holds (59 hex), the
+      // others keep theirs.
+      images: [...SHARES_32_BITS, "docker.io/library/nginx:1.25"],
+      containers: [
+        "img-156d68802b51e39ad91a0985e543f28db499d20b661149fcbdb38e18022",
+        "img-156d6880db9d36840a350f4413de9c8accf5588b368e0d26eb4535fd926",
+        "img-b07c1fa2",
+      ],
+    },
+  ])("pins container names: $containers", ({ images: input, containers }) => {
+    const named = imageContainers(input);
+    expect(named.map((c) => c.container)).toEqual(containers);
+    expect(new Set(named.map((c) => c.image))).toEqual(new Set(input));
+    for (const name of containers) expect(name.length).toBeLessThanOrEqual(63);
+  });
+
+  it("colliding images get distinct names that carry their own hash", () => {
+    expect(imageContainers([...SHARES_32_BITS])).toEqual([
+      {
+        image: SHARES_32_BITS[1],
+        container: "img-156d68802b51e39ad91a0985e543f28db499d20b661149fcbdb38e18022",
+      },
+      {
+        image: SHARES_32_BITS[0],
+        container: "img-156d6880db9d36840a350f4413de9c8accf5588b368e0d26eb4535fd926",
+      },
+    ]);
+  });
+
   it("container names are a function of the image alone", () => {
     const alone = imageContainers(["nginx"]);
     const among = imageContainers(["redis", "nginx", "busybox"]);
@@ -165,9 +266,10 @@ describe("daemonSetManifest", () => {
       },
     },
   });
-  const key = placementKey(gpu);
+  // The literal placementKey(gpu): stored as the prepull.dev/placement label, it must never change.
+  const key = "e6769673d2a42edb";
   const manifest = daemonSetManifest({
-    name: daemonSetName(key.slice(0, 10), ""),
+    name: "prepull-e6769673d2",
     placementKey: key,
     placement: gpu,
     images: ["docker.io/library/nginx:1.25", "nvcr.io/nvidia/pytorch:24.01-py3"],
@@ -218,6 +320,38 @@ describe("daemonSetManifest", () => {
       settings: { ...settings, maxUnavailable: value },
     });
     expect(ds.spec.updateStrategy.rollingUpdate.maxUnavailable).toBe(expected);
+  });
+
+  it("carries the placement under its pinned key", () => {
+    expect(placementKey(gpu)).toBe(key);
+  });
+
+  it.each([
+    {
+      name: "Equal with a value",
+      toleration: { key: "dedicated", operator: "Equal", value: "ml", effect: "NoSchedule" },
+      manifest: { key: "dedicated", operator: "Equal", value: "ml", effect: "NoSchedule" },
+    },
+    {
+      name: "operator left out (Equal) with a value",
+      toleration: { key: "team", value: "web", effect: "NoExecute" },
+      manifest: { key: "team", operator: "Equal", value: "web", effect: "NoExecute" },
+    },
+    {
+      name: "Exists without key or effect (tolerates every taint)",
+      toleration: { operator: "Exists" },
+      manifest: { operator: "Exists" },
+    },
+  ])("writes a toleration whole: $name", ({ toleration, manifest: expected }) => {
+    const ds = daemonSetManifest({
+      name: "prepull-x",
+      placementKey: "x",
+      placement: placementOf({ tolerations: [toleration] }),
+      images: ["a"],
+      pullSecrets: [],
+      settings,
+    });
+    expect(ds.spec.template.spec.tolerations).toEqual([expected]);
   });
 
   it("carries the placement", () => {

@@ -172,6 +172,123 @@ describe("determinism", () => {
   });
 });
 
+describe("names stored in clusters", () => {
+  // Every name below is a literal on purpose: DaemonSets, their containers and mirrored Secrets
+  // live in clusters under these names, and a reconciler of the next release must find the same
+  // names for the same workloads (else it deletes and recreates every DaemonSet, and every node
+  // pulls again). These values must never change between releases.
+  it("pins DaemonSet, shard, container and Secret names for a mixed state", () => {
+    const state = run(
+      [
+        workload("a", [NGINX, REDIS], {}, { pullSecrets: ["regcred"] }),
+        workload("b", [REDIS], {}, { namespace: "team-b", kind: "StatefulSet", pullSecrets: ["other"] }),
+        workload("train", [TORCH, NGINX], GPU, { namespace: "ml", kind: "Job" }),
+        workload("edge", [NGINX], ARM, { kind: "CronJob" }),
+        ...Array.from({ length: 6 }, (_, i) => workload(`many-${i}`, [`registry.example.com/app-${i}:1`])),
+      ],
+      { maxImagesPerDaemonSet: 3, mirrorPullSecrets: true },
+    );
+    expect(
+      state.daemonSets.map((ds) => ({
+        name: ds.metadata.name,
+        placement: ds.metadata.labels["prepull.dev/placement"],
+        containers: ds.spec.template.spec.containers.map((c) => `${c.name} ${c.image}`),
+        secrets: (ds.spec.template.spec.imagePullSecrets ?? []).map((secret) => secret.name),
+      })),
+    ).toEqual([
+      {
+        name: "prepull-0e4076a483",
+        placement: "0e4076a483139c4d",
+        containers: [`img-b07c1fa2 ${NGINX}`],
+        secrets: [],
+      },
+      {
+        // Placement and namespace: a DaemonSet of its own for team-b's mirrored secret.
+        name: "prepull-1556aea0e3",
+        placement: "3751c4edd9d67de5",
+        containers: [`img-a0ed741a ${REDIS}`],
+        secrets: ["prepull-pull-team-b-other-8cc03add05"],
+      },
+      {
+        name: "prepull-1c904def4f",
+        placement: "3751c4edd9d67de5",
+        containers: [`img-a0ed741a ${REDIS}`, `img-b07c1fa2 ${NGINX}`],
+        secrets: ["prepull-pull-default-regcred-cacadd408f"],
+      },
+      {
+        name: "prepull-3751c4edd9-0",
+        placement: "3751c4edd9d67de5",
+        containers: [
+          "img-110c6f9b registry.example.com/app-5:1",
+          "img-4571ccab registry.example.com/app-4:1",
+        ],
+        secrets: [],
+      },
+      {
+        name: "prepull-3751c4edd9-10",
+        placement: "3751c4edd9d67de5",
+        containers: [
+          "img-826f34da registry.example.com/app-3:1",
+          "img-b00488fd registry.example.com/app-0:1",
+        ],
+        secrets: [],
+      },
+      {
+        name: "prepull-3751c4edd9-11",
+        placement: "3751c4edd9d67de5",
+        containers: [
+          "img-d268a45d registry.example.com/app-1:1",
+          "img-e69deea0 registry.example.com/app-2:1",
+        ],
+        secrets: [],
+      },
+      {
+        name: "prepull-5417a0ce4a",
+        placement: "5417a0ce4af833e1",
+        containers: [`img-640976d8 ${TORCH}`, `img-b07c1fa2 ${NGINX}`],
+        secrets: [],
+      },
+    ]);
+    expect(state.secrets).toEqual([
+      {
+        name: "prepull-pull-default-regcred-cacadd408f",
+        source: { namespace: "default", name: "regcred" },
+        daemonSets: ["prepull-1c904def4f"],
+      },
+      {
+        name: "prepull-pull-team-b-other-8cc03add05",
+        source: { namespace: "team-b", name: "other" },
+        daemonSets: ["prepull-1556aea0e3"],
+      },
+    ]);
+  });
+
+  it("placements whose keys share 10 hex digits both carry the full 16 (the others keep 10)", () => {
+    // placementKey: pool=p695428 → 42f4abcd02e385bf, pool=p1195346 → 42f4abcd0245de0b.
+    const state = run([
+      workload("a", [NGINX], { nodeSelector: { pool: "p695428" } }),
+      workload("b", [REDIS], { nodeSelector: { pool: "p1195346" } }),
+      workload("c", [TORCH]),
+    ]);
+    expect(
+      state.daemonSets.map((ds) => [ds.metadata.name, ds.metadata.labels["prepull.dev/placement"]]),
+    ).toEqual([
+      ["prepull-3751c4edd9", "3751c4edd9d67de5"],
+      ["prepull-42f4abcd0245de0b", "42f4abcd0245de0b"],
+      ["prepull-42f4abcd02e385bf", "42f4abcd02e385bf"],
+    ]);
+  });
+
+  it.each([
+    { source: { namespace: "shop", name: "regcred" }, name: "prepull-pull-shop-regcred-f687c72970" },
+    // The same two words the other way round: the hash is of namespace/name, in that order.
+    { source: { namespace: "regcred", name: "shop" }, name: "prepull-pull-regcred-shop-c59aaac62b" },
+    { source: { namespace: "ml", name: "ngc" }, name: "prepull-pull-ml-ngc-accfad5b2d" },
+  ])("pins the mirrored Secret name of $source.namespace/$source.name", ({ source, name }) => {
+    expect(mirroredSecretName(source)).toBe(name);
+  });
+});
+
 describe("sharding", () => {
   const many = (count: number) =>
     Array.from({ length: count }, (_, i) => workload(`w${i}`, [`registry.example.com/app-${i}:1`]));
@@ -262,20 +379,22 @@ describe("mirrored pull secrets", () => {
       );
     const plainDs = byImage(NGINX)?.metadata.name ?? "";
     const gpuDs = byImage(TORCH)?.metadata.name ?? "";
+    // Literal names: mirrored Secrets are stored in the release namespace, so their names must
+    // never change between releases.
     expect(state.secrets).toEqual(
       [
         {
-          name: mirroredSecretName({ namespace: "shop", name: "regcred" }),
+          name: "prepull-pull-shop-regcred-f687c72970",
           source: { namespace: "shop", name: "regcred" },
           daemonSets: [plainDs],
         },
         {
-          name: mirroredSecretName({ namespace: "shop", name: "extra" }),
+          name: "prepull-pull-shop-extra-74be2340b8",
           source: { namespace: "shop", name: "extra" },
           daemonSets: [plainDs],
         },
         {
-          name: mirroredSecretName({ namespace: "ml", name: "ngc" }),
+          name: "prepull-pull-ml-ngc-accfad5b2d",
           source: { namespace: "ml", name: "ngc" },
           daemonSets: [gpuDs],
         },

@@ -289,6 +289,28 @@ describe("boundedWarning", () => {
 });
 
 describe("imageSetDigest", () => {
+  // Literals: the digest is stored on every opted-in workload (prepull.dev/images), so for the same
+  // set it must never change between releases. Inputs are given out of order on purpose: the
+  // digest hashes the set sorted by code unit (not by locale), so a change of input order, of the
+  // sort or of the separator changes these values.
+  it.each([
+    { references: [], digest: "sha256:4f53cda18c2baa0c" },
+    { references: ["docker.io/library/nginx:1"], digest: "sha256:4c185c09278e0eef" },
+    {
+      references: ["docker.io/library/redis:7", "docker.io/library/nginx:1"],
+      digest: "sha256:d7134ce76d94f272",
+    },
+    {
+      references: ["docker.io/library/nginx:2", "docker.io/library/nginx:1", "docker.io/library/nginx:2"],
+      digest: "sha256:de38c3161b4cf0d1",
+    },
+    { references: ["b", "a", "B", "A"], digest: "sha256:48bf087f75386c43" },
+    { references: ["b", "a"], digest: "sha256:0473ef2dc0d324ab" },
+    { references: ["a\nb"], digest: "sha256:93ef86c5de37fed4" },
+  ])("pins $digest for $references", ({ references, digest }) => {
+    expect(imageSetDigest(references)).toBe(digest);
+  });
+
   it("ignores order and duplicates", () => {
     const a = imageSetDigest(["docker.io/library/nginx:1", "docker.io/library/redis:7"]);
     const b = imageSetDigest([

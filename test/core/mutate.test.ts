@@ -12,6 +12,8 @@ import statefulset from "./fixtures/statefulset.review.json" with { type: "json"
 
 const SIDECAR = "ghcr.io/example/log-shipper:2.1";
 const NODE_EXPORTER = "quay.io/prometheus/node-exporter:v1.8.2";
+/** imageSetDigest([]): stored on workloads in clusters, so it must never change between releases. */
+const EMPTY_SET_DIGEST = "sha256:4f53cda18c2baa0c";
 
 function requestOf(body: unknown): AdmissionRequest {
   const decoded = decodeReview(structuredClone(body));
@@ -44,12 +46,15 @@ function withAnnotation(object: unknown, key: string, value: string): unknown {
 }
 
 describe("mutate: opted-in workloads, per kind", () => {
-  it.each<[WorkloadKind, unknown, string, string[]]>([
+  // The digests are literals: prepull.dev/images is stored on workloads in clusters, so a digest
+  // must never change between releases for the same image set (it would re-patch every workload).
+  it.each<[WorkloadKind, unknown, string, string[], string]>([
     [
       "Deployment",
       deployment,
       "trainer",
       ["docker.io/library/busybox:latest", SIDECAR, "nvcr.io/nvidia/pytorch:24.05-py3", NODE_EXPORTER],
+      "sha256:9b99c407a0cf058c",
     ],
     [
       "StatefulSet",
@@ -61,31 +66,35 @@ describe("mutate: opted-in workloads, per kind", () => {
         `registry.example.com:5000/db/vector@sha256:${"a".repeat(64)}`,
         NODE_EXPORTER,
       ],
+      "sha256:10da2cc9f35a1020",
     ],
     [
       "Job",
       job,
       "preprocess",
       ["docker.io/library/busybox:1.36", SIDECAR, "localhost:5000/data/tool:1.0", NODE_EXPORTER],
+      "sha256:65801125219635c4",
     ],
     [
       "CronJob",
       cronjob,
       "nightly-eval",
       ["docker.io/library/busybox:1.36", SIDECAR, "ghcr.io/example/eval:3.2.1", NODE_EXPORTER],
+      "sha256:80a43b741b9a9a7a",
     ],
-  ])("%s: review in, annotation patch out, spec untouched", (kind, body, name, images) => {
+  ])("%s: review in, annotation patch out, spec untouched", (kind, body, name, images, digest) => {
     const request = requestOf(body);
     const result = mutate(request);
 
     expect(result.outcome).toBe("patched");
     expect(result.kind).toBe(kind);
     expect(result.reconcile).toEqual({ kind, namespace: "ml", name, operation: "CREATE" });
+    expect(imageSetDigest(images)).toBe(digest);
     expect(result.patch).toEqual([
-      { op: "add", path: "/metadata/annotations/prepull.dev~1images", value: imageSetDigest(images) },
+      { op: "add", path: "/metadata/annotations/prepull.dev~1images", value: digest },
     ]);
 
-    const expected = withAnnotation(request.object, TRACKED_IMAGES_ANNOTATION, imageSetDigest(images));
+    const expected = withAnnotation(request.object, TRACKED_IMAGES_ANNOTATION, digest);
     expect(applyReview(request, result)).toEqual(expected);
   });
 
@@ -193,7 +202,7 @@ describe("mutate: opted-in workloads, per kind", () => {
       object,
     });
     expect(result.outcome).toBe("patched");
-    expect(result.patch[0]?.value).toBe(imageSetDigest([]));
+    expect(result.patch[0]?.value).toBe(EMPTY_SET_DIGEST);
     expect(result.warnings).toHaveLength(2);
     expect(result.reconcile).toEqual({
       kind: "Deployment",
@@ -215,7 +224,7 @@ describe("mutate: opted-in workloads, per kind", () => {
       object,
     });
     expect(result.outcome).toBe("patched");
-    expect(result.patch[0]?.value).toBe(imageSetDigest([]));
+    expect(result.patch[0]?.value).toBe(EMPTY_SET_DIGEST);
     expect(result.warnings).toEqual(["prepull: this CronJob has no pod template spec, nothing to pre-pull"]);
   });
 });

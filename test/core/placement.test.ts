@@ -207,6 +207,39 @@ describe("placementOf: canonical values", () => {
     ]);
   });
 
+  // Literals: the key is stored in clusters (the prepull.dev/placement label, and the first 10 hex
+  // digits name each DaemonSet), so for the same placement it must never change between releases.
+  it.each([
+    { name: "no constraints", spec: {}, key: "3751c4edd9d67de5" },
+    {
+      name: "selector, in either key order",
+      spec: { nodeSelector: { zone: "a", pool: "web" } },
+      key: "f496a9b023a54d05",
+    },
+    { name: "arm64", spec: { nodeSelector: { "kubernetes.io/arch": "arm64" } }, key: "0e4076a483139c4d" },
+    {
+      name: "GPU selector and toleration",
+      spec: { nodeSelector: { pool: "gpu" }, tolerations: [gpuToleration] },
+      key: "5417a0ce4af833e1",
+    },
+    {
+      name: "a toleration with a value",
+      spec: { tolerations: [{ key: "dedicated", operator: "Equal", value: "ml", effect: "NoSchedule" }] },
+      key: "e0cbd178e398f1dd",
+    },
+    {
+      name: "required affinity",
+      spec: {
+        affinity: required({
+          matchExpressions: [{ key: "kubernetes.io/arch", operator: "In", values: ["arm64", "amd64"] }],
+        }),
+      },
+      key: "bad7dcbe72c9f2f4",
+    },
+  ])("pins the key of $name: $key", ({ spec, key }) => {
+    expect(placementKey(placementOf(spec))).toBe(key);
+  });
+
   it("is idempotent and the key is 16 hex digits", () => {
     const placement = placementOf({ nodeSelector: { pool: "gpu" }, tolerations: [gpuToleration] });
     expect(canonicalPlacement(placement)).toEqual(placement);

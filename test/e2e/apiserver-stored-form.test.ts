@@ -20,7 +20,7 @@ import { createKubeRest, type KubeRest } from "../../src/kube/rest.ts";
 import { ResourceWatch } from "../../src/kube/watch.ts";
 import { createLogger } from "../../src/log.ts";
 import { reconcilerSettingsFrom } from "../../src/reconcile/settings.ts";
-import { makeTempDir } from "../support/tls.ts";
+import { makeTempDir } from "../support/temp-dir.ts";
 import { adminClients } from "./support/cluster.ts";
 import { createNamespace, deleteNamespace, withNamespace } from "./support/namespace.ts";
 

@@ -13,8 +13,9 @@ import { readTlsMaterial } from "../../src/http/tls.ts";
 import { createLogger } from "../../src/log.ts";
 import { RecordingQueue } from "../../src/reconcile/queue.ts";
 import { anyJsonValue, applyMutation, jsonPaths, mutationAt } from "../support/json-mutations.ts";
+import { makeTempDir } from "../support/temp-dir.ts";
 import type { LogRecord } from "../support/test-server.ts";
-import { createCertificateAuthority, issueServingCertificate, makeTempDir } from "../support/tls.ts";
+import { createCertificateAuthority, issueServingCertificate } from "../support/tls.ts";
 
 const FIXTURES = join(import.meta.dirname, "../fixtures/admission-reviews");
 const fixtures = readdirSync(FIXTURES)

@@ -8,7 +8,8 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { connectionRefused, postJson, waitFor } from "../support/https-client.ts";
 import { type MainProcess, spawnMain } from "../support/main-process.ts";
 import { admissionReview, deployment } from "../support/reviews.ts";
-import { createCertificateAuthority, issueServingCertificate, makeTempDir } from "../support/tls.ts";
+import { makeTempDir } from "../support/temp-dir.ts";
+import { createCertificateAuthority, issueServingCertificate } from "../support/tls.ts";
 
 let env: Record<string, string>;
 let ca: string;

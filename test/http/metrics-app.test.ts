@@ -9,7 +9,8 @@ import { type RunningServer, serve } from "../../src/http/server.ts";
 import { readTlsMaterial } from "../../src/http/tls.ts";
 import { createLogger } from "../../src/log.ts";
 import { send } from "../support/https-client.ts";
-import { createCertificateAuthority, issueServingCertificate, makeTempDir } from "../support/tls.ts";
+import { makeTempDir } from "../support/temp-dir.ts";
+import { createCertificateAuthority, issueServingCertificate } from "../support/tls.ts";
 
 let dir: string;
 let ca: string;

@@ -7,11 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type HttpsReply, postJson, presentedFingerprint, send, waitFor } from "../support/https-client.ts";
 import { admissionReview, deployment } from "../support/reviews.ts";
 import { SecretVolume } from "../support/secret-volume.ts";
+import { makeTempDir } from "../support/temp-dir.ts";
 import { startTestServer, type TestServer } from "../support/test-server.ts";
 import {
   createCertificateAuthority,
   issueServingCertificate,
-  makeTempDir,
   type ServingCertificate,
 } from "../support/tls.ts";
 

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadKubeConfig } from "../../src/kube/client.ts";
 import { createLogger } from "../../src/log.ts";
-import { makeTempDir } from "../support/tls.ts";
+import { makeTempDir } from "../support/temp-dir.ts";
 
 let dir: string;
 

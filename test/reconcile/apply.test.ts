@@ -20,6 +20,12 @@ describe("withSpecHash", () => {
     expect(hash).toMatch(/^[0-9a-f]{32}$/);
   });
 
+  it("pins the hash of a given manifest", () => {
+    // A literal: the hash is stored on every owned object (prepull.dev/spec-hash) and decides
+    // whether the next release rewrites it, so for the same manifest it must never change.
+    expect(withSpecHash(manifest).hash).toBe("6aa709a44f8633e828bab73d0a266ad6");
+  });
+
   it("does not depend on key order or on a hash already present", () => {
     const reordered = {
       spec: manifest.spec,

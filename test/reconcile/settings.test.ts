@@ -5,7 +5,7 @@ import { loadConfig } from "../../src/config.ts";
 import { validateLeaderElectionTimings } from "../../src/kube/leader.ts";
 import { nodeGateSettingsFrom } from "../../src/reconcile/node-gate-settings.ts";
 import { DEFAULT_TIMINGS, reconcilerSettingsFrom } from "../../src/reconcile/settings.ts";
-import { makeTempDir } from "../support/tls.ts";
+import { makeTempDir } from "../support/temp-dir.ts";
 
 let tlsEnv: Record<string, string>;
 

@@ -7,7 +7,8 @@ import { type RunningServer, serve } from "../../src/http/server.ts";
 import { readTlsMaterial, type TlsFiles } from "../../src/http/tls.ts";
 import { createLogger } from "../../src/log.ts";
 import { RecordingQueue } from "../../src/reconcile/queue.ts";
-import { createCertificateAuthority, issueServingCertificate, makeTempDir } from "./tls.ts";
+import { makeTempDir } from "./temp-dir.ts";
+import { createCertificateAuthority, issueServingCertificate } from "./tls.ts";
 
 export type LogRecord = { level: number; msg: string } & Record<string, unknown>;
 

@@ -2,10 +2,7 @@
 // temporary directory, made by the plane's own openssl helpers (scripts/cluster/pki.ts) and read
 // back as PEM, since the HTTPS tests compare certificates and pin CAs.
 import { X509Certificate } from "node:crypto";
-import { mkdtempSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import {
   createCertificateAuthority as createCa,
   issueLoopbackServingCertificate,
@@ -25,10 +22,6 @@ export interface ServingCertificate {
   keyPem: string;
   /** As node reports it on a peer certificate (`fingerprint256`). */
   fingerprint256: string;
-}
-
-export function makeTempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `prepull-${prefix}-`));
 }
 
 export async function createCertificateAuthority(dir: string, name: string): Promise<CertificateAuthority> {

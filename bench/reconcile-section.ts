@@ -1,4 +1,4 @@
-// The control-plane benchmarks (bench/reconcile-*.ts) as a section of `npm run bench -- --plane`:
+// The control-plane benchmarks (bench/reconcile-*.ts, bench/admission-plane.ts) as a section of `npm run bench -- --plane`:
 // each runs as its own process against this worktree's plane and its output is kept verbatim.
 import { execFile } from "node:child_process";
 import { access } from "node:fs/promises";
@@ -13,6 +13,7 @@ export type ReconcileSection = { skipped: string } | { outputs: Record<string, s
 const BENCHES: { file: string; args: string[] }[] = [
   { file: "reconcile-latency.ts", args: ["--samples", "15"] },
   { file: "reconcile-rollout.ts", args: [] },
+  { file: "admission-plane.ts", args: [] },
 ];
 
 export async function runReconcileBenches(

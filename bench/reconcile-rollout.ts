@@ -8,10 +8,10 @@
 import { randomBytes } from "node:crypto";
 import { KubeConfig } from "@kubernetes/client-node";
 import { clusterPaths } from "../scripts/cluster/paths.ts";
+import { podViewOf } from "../src/core/status.ts";
 import { createKubeRest } from "../src/kube/rest.ts";
 import { ResourceWatch } from "../src/kube/watch.ts";
 import { createLogger } from "../src/log.ts";
-import { podViewOf } from "../src/reconcile/status.ts";
 import { replicaSettings, spawnReplica, waitFor } from "./reconcile-harness.ts";
 
 const kubeconfig = clusterPaths().kubeconfig;

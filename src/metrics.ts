@@ -1,8 +1,8 @@
 // Prometheus metrics, always on a Registry passed in (never prom-client's global default), so
 // tests and several apps in one process never share counters.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from "prom-client";
+import type { ReconcileHandoff } from "./core/handoff.ts";
 import { WORKLOAD_KINDS } from "./core/workload.ts";
-import type { ReconcileQueue } from "./reconcile/queue.ts";
 
 export interface AdmissionMetrics {
   requests: Counter<"kind" | "operation" | "outcome">;
@@ -37,7 +37,7 @@ const DURATION_BUCKETS = [
   0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.1, 0.5,
 ];
 
-export function createAdmissionMetrics(registry: Registry, queue: ReconcileQueue): AdmissionMetrics {
+export function createAdmissionMetrics(registry: Registry, queue: ReconcileHandoff): AdmissionMetrics {
   const registers = [registry];
   new Gauge({
     name: "prepull_reconcile_queue_depth",

@@ -2,8 +2,8 @@
 // it run, and what small patch records them. No API calls, no clock: the reconciler does the
 // rest from its own watch, so this only has to say which workload to look at.
 import { isDeepStrictEqual } from "node:util";
-import type { ReconcileRequest } from "../reconcile/queue.ts";
 import type { AdmissionRequest } from "./admission.ts";
+import type { ReconcileRequest } from "./handoff.ts";
 import { collectImages, imageSetDigest } from "./images.ts";
 import { annotationPatch, type JsonPatchOperation } from "./patch.ts";
 import {

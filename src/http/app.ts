@@ -1,14 +1,13 @@
 // The admission HTTPS application (/mutate and the probes; /metrics has its own app and port,
 // see metrics-app.ts), built but never started: tests and the bench listen on loopback,
 // main listens on the configured address. Nothing here reads configuration or process state.
-import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Server } from "node:https";
-import { type FastifyBaseLogger, type FastifyInstance, fastify, LogController } from "fastify";
+import { type FastifyBaseLogger, fastify, LogController } from "fastify";
 import type { Registry } from "prom-client";
+import type { ReconcileHandoff } from "../core/handoff.ts";
 import type { Logger } from "../log.ts";
 import { createAdmissionMetrics } from "../metrics.ts";
-import type { ReconcileQueue } from "../reconcile/queue.ts";
 import { ClientError, registerErrorHandling } from "./errors.ts";
+import type { App } from "./fastify-app.ts";
 import { registerHealthRoutes } from "./health.ts";
 import { parseJsonBody } from "./json-body.ts";
 import { registerMutateRoute } from "./mutate-route.ts";
@@ -26,12 +25,10 @@ export const REQUEST_TIMEOUT_MS = 10_000;
 
 export interface AppDeps {
   registry: Registry;
-  queue: ReconcileQueue;
+  queue: ReconcileHandoff;
   logger: Logger;
   tls: TlsMaterial;
 }
-
-export type App = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger>;
 
 export function buildApp(deps: AppDeps): App {
   const logger: FastifyBaseLogger = deps.logger;

@@ -2,7 +2,7 @@
 // in prepull itself is a 500. The apiserver logs the body of a failed webhook call, so the reason
 // is what an operator reads when a request was malformed.
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
-import type { App } from "./app.ts";
+import type { App } from "./fastify-app.ts";
 
 export interface ErrorBody {
   error: string;

@@ -2,18 +2,18 @@
 // I/O: the reconcile queue's enqueue returns at once and the reconciler does the slow part later.
 
 import { decodeReview, reviewFor } from "../core/admission.ts";
+import type { ReconcileHandoff } from "../core/handoff.ts";
 import { mutate } from "../core/mutate.ts";
 import { type AdmissionMetrics, kindLabel, operationLabel } from "../metrics.ts";
-import type { ReconcileQueue } from "../reconcile/queue.ts";
-import type { App } from "./app.ts";
 import type { ErrorBody } from "./errors.ts";
+import type { App } from "./fastify-app.ts";
 
 export const MUTATE_PATH = "/mutate";
 /** Where the namespace webhook entry (namespaceSelector on the opt-in label, or the cluster default) calls. */
 export const MUTATE_NAMESPACE_PATH = "/mutate/namespace";
 
 export interface MutateRouteDeps {
-  queue: ReconcileQueue;
+  queue: ReconcileHandoff;
   metrics: AdmissionMetrics;
 }
 

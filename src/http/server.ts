@@ -1,7 +1,7 @@
 // Starting and stopping the built app: listen, keep the certificate fresh, drain on close.
 import type { Socket } from "node:net";
 import type { Logger } from "../log.ts";
-import type { App } from "./app.ts";
+import type { App } from "./fastify-app.ts";
 import {
   secureContextOptions,
   type TlsFiles,

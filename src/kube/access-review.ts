@@ -5,6 +5,7 @@
 // prepull itself needs `create` on tokenreviews and subjectaccessreviews.
 
 import { isJsonObject } from "../core/workload.ts";
+import { collectionPath } from "./paths.ts";
 import type { KubeRest } from "./rest.ts";
 
 /** The same union as the http layer's AccessDecision; main hands this function to it. */
@@ -16,7 +17,7 @@ export function nonResourceAccessReview(
   verb = "get",
 ): (token: string) => Promise<AccessDecision> {
   return async (token) => {
-    const review = await rest.create("/apis/authentication.k8s.io/v1/tokenreviews", {
+    const review = await rest.create(collectionPath("TokenReview"), {
       apiVersion: "authentication.k8s.io/v1",
       kind: "TokenReview",
       spec: { token },
@@ -24,7 +25,7 @@ export function nonResourceAccessReview(
     const status = isJsonObject(review.status) ? review.status : {};
     const user = isJsonObject(status.user) ? status.user : {};
     if (status.authenticated !== true || typeof user.username !== "string") return "unauthenticated";
-    const access = await rest.create("/apis/authorization.k8s.io/v1/subjectaccessreviews", {
+    const access = await rest.create(collectionPath("SubjectAccessReview"), {
       apiVersion: "authorization.k8s.io/v1",
       kind: "SubjectAccessReview",
       spec: {

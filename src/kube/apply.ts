@@ -21,7 +21,7 @@ import { canonicalJson, sha256Hex } from "../core/hash.ts";
 import type { JsonObject } from "../core/workload.ts";
 import { isJsonObject } from "../core/workload.ts";
 import type { Logger } from "../log.ts";
-import type { WriteOp } from "../reconcile/metrics.ts";
+import { objectPath } from "./paths.ts";
 import { isRetryable, KubeApiError, type KubeRest } from "./rest.ts";
 import { DEFAULT_RETRY, type RetryOptions, withRetry } from "./retry.ts";
 import { NotLeaderError } from "./write-fence.ts";
@@ -31,10 +31,8 @@ export const SPEC_HASH_ANNOTATION = "prepull.dev/spec-hash";
 
 export type OwnedKind = "DaemonSet" | "Secret";
 
-const COLLECTIONS: Record<OwnedKind, (namespace: string) => string> = {
-  DaemonSet: (namespace) => `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/daemonsets`,
-  Secret: (namespace) => `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`,
-};
+/** Outcome of one apply or delete of an object prepull owns. `unchanged`: the server had nothing to change. */
+export type WriteOp = "create" | "update" | "unchanged" | "delete";
 
 export interface ApplierOptions {
   rest: KubeRest;
@@ -149,7 +147,7 @@ export class OwnedObjectApplier {
   }
 
   #path(kind: OwnedKind, name: string): string {
-    return `${COLLECTIONS[kind](this.#options.namespace)}/${encodeURIComponent(name)}`;
+    return objectPath(kind, this.#options.namespace, name);
   }
 
   #isOwned(object: JsonObject): boolean {

@@ -27,6 +27,7 @@
 import { type Clock, systemClock } from "../clock.ts";
 import { isJsonObject, type JsonObject } from "../core/workload.ts";
 import type { Logger } from "../log.ts";
+import { collectionPath, objectPath } from "./paths.ts";
 import { KubeApiError, type KubeRest } from "./rest.ts";
 
 export interface LeaderElectionSettings {
@@ -156,7 +157,7 @@ export class LeaderElector {
     this.#wallNow = options.wallNow ?? (() => new Date());
     this.#random = options.random ?? Math.random;
     const { namespace, name } = options.settings;
-    this.#path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases/${encodeURIComponent(name)}`;
+    this.#path = objectPath("Lease", namespace, name);
   }
 
   /** True only while the latest renewal is younger than the renew deadline, by the clock. */
@@ -343,7 +344,7 @@ export class LeaderElector {
     const { namespace, name } = this.#settings;
     try {
       await this.#rest.create(
-        `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`,
+        collectionPath("Lease", namespace),
         {
           apiVersion: "coordination.k8s.io/v1",
           kind: "Lease",

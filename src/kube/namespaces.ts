@@ -7,6 +7,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { isJsonObject, type JsonObject } from "../core/workload.ts";
 import type { Logger } from "../log.ts";
+import { collectionPath } from "./paths.ts";
 import type { KubeRest } from "./rest.ts";
 import { type CachedObject, ResourceWatch, type WatchEventType } from "./watch.ts";
 
@@ -35,7 +36,7 @@ export class NamespaceCache {
       kubeConfig,
       rest,
       logger,
-      path: "/api/v1/namespaces",
+      path: collectionPath("Namespace"),
       onEvent: (type, object) => {
         if (this.#changed(type, object)) onChange(object.metadata?.name);
       },

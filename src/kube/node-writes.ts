@@ -12,6 +12,7 @@
 import { randomBytes } from "node:crypto";
 import type { JsonPatchOperation } from "../core/patch.ts";
 import { isJsonObject, type JsonObject } from "../core/workload.ts";
+import { collectionPath, objectPath } from "./paths.ts";
 import { CONTENT_TYPE, KubeApiError, type KubeRest } from "./rest.ts";
 
 export type NodePatchResult = "patched" | "changed" | "gone";
@@ -23,7 +24,7 @@ export async function patchNode(
   operations: readonly JsonPatchOperation[],
 ): Promise<NodePatchResult> {
   try {
-    await rest.request("PATCH", `/api/v1/nodes/${encodeURIComponent(name)}`, {
+    await rest.request("PATCH", objectPath("Node", undefined, name), {
       body: operations,
       contentType: CONTENT_TYPE.jsonPatch,
     });
@@ -57,7 +58,7 @@ export async function recordNodeEvent(
     event.message.length <= NODE_EVENT_MESSAGE_MAX
       ? event.message
       : `${event.message.slice(0, NODE_EVENT_MESSAGE_MAX - 1)}…`;
-  await rest.create("/api/v1/namespaces/default/events", {
+  await rest.create(collectionPath("Event", "default"), {
     apiVersion: "v1",
     kind: "Event",
     metadata: { name: `${name}.${randomBytes(8).toString("hex")}`, namespace: "default" },

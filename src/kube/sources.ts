@@ -27,32 +27,20 @@ import {
   type TolerationPolicy,
 } from "../core/placement-bounds.ts";
 import { workloadProjection } from "../core/projection.ts";
-import type { WorkloadKind } from "../core/workload.ts";
-import { isJsonObject, WORKLOAD_KINDS } from "../core/workload.ts";
-import type { Logger } from "../log.ts";
 import {
   fingerprint,
   type ObservedWorkload,
   pullSecretNames,
   type TrackingContext,
   trackedWorkloadOf,
-} from "../reconcile/tracked.ts";
+} from "../core/tracked.ts";
+import type { WorkloadKind } from "../core/workload.ts";
+import { isJsonObject, WORKLOAD_KINDS } from "../core/workload.ts";
+import type { Logger } from "../log.ts";
 import { NamespaceCache, type NamespaceMetadata } from "./namespaces.ts";
+import { collectionPath } from "./paths.ts";
 import type { KubeRest } from "./rest.ts";
 import { type CachedObject, ResourceWatch, type WatchEventType } from "./watch.ts";
-
-const PLURALS: Record<WorkloadKind, string> = {
-  Deployment: "deployments",
-  StatefulSet: "statefulsets",
-  Job: "jobs",
-  CronJob: "cronjobs",
-};
-
-/** The REST path of one workload object. */
-export function workloadPath(kind: WorkloadKind, namespace: string, name: string): string {
-  const { group, version } = WORKLOAD_KINDS[kind];
-  return `/apis/${group}/${version}/namespaces/${encodeURIComponent(namespace)}/${PLURALS[kind]}/${encodeURIComponent(name)}`;
-}
 
 export type SourceName =
   | "workloads"
@@ -105,15 +93,13 @@ export class ClusterSources {
   constructor(options: ClusterSourcesOptions) {
     this.#options = options;
     const { kubeConfig, rest, logger, releaseNamespace, ownedSelector } = options;
-    const ns = encodeURIComponent(releaseNamespace);
     this.#workloads = new Map(
       (Object.keys(WORKLOAD_KINDS) as WorkloadKind[]).map((kind) => {
-        const { group, version } = WORKLOAD_KINDS[kind];
         const watch = new ResourceWatch({
           kubeConfig,
           rest,
           logger,
-          path: `/apis/${group}/${version}/${PLURALS[kind]}`,
+          path: collectionPath(kind),
           transform: (object) => workloadProjection(kind, object) as CachedObject,
           onEvent: (type, object) => this.#workloadEvent(kind, type, object),
           onListed: () => options.onChange("workloads", "urgent"),
@@ -136,12 +122,12 @@ export class ClusterSources {
         onEvent: (type, object) => options.onChange(source, urgency(type, object)),
         onListed: () => options.onChange(source, "urgent"),
       });
-    this.#daemonSets = owned(`/apis/apps/v1/namespaces/${ns}/daemonsets`, "daemonSets", (type, object) =>
+    this.#daemonSets = owned(collectionPath("DaemonSet", releaseNamespace), "daemonSets", (type, object) =>
       this.#daemonSetUrgency(type, object),
     );
-    this.#pods = owned(`/api/v1/namespaces/${ns}/pods`, "pods", () => "lazy");
+    this.#pods = owned(collectionPath("Pod", releaseNamespace), "pods", () => "lazy");
     this.#secrets = options.watchSecrets
-      ? owned(`/api/v1/namespaces/${ns}/secrets`, "secrets", () => "urgent")
+      ? owned(collectionPath("Secret", releaseNamespace), "secrets", () => "urgent")
       : undefined;
     this.#namespaces = new NamespaceCache({
       kubeConfig,
@@ -158,9 +144,9 @@ export class ClusterSources {
         onEvent: () => options.onChange(source, "urgent"),
         onListed: () => options.onChange(source, "urgent"),
       });
-    this.#runtimeClasses = clusterWide("/apis/node.k8s.io/v1/runtimeclasses", "runtimeClasses");
+    this.#runtimeClasses = clusterWide(collectionPath("RuntimeClass"), "runtimeClasses");
     this.#serviceAccounts = options.watchSecrets
-      ? clusterWide("/api/v1/serviceaccounts", "serviceAccounts")
+      ? clusterWide(collectionPath("ServiceAccount"), "serviceAccounts")
       : undefined;
     const runtimeClasses = this.#runtimeClasses;
     const serviceAccounts = this.#serviceAccounts;

@@ -15,12 +15,12 @@
 // through requestLater (which schedules another reconcile).
 import { randomBytes } from "node:crypto";
 import { workloadId } from "../core/desired-state.ts";
+import type { WorkloadStatus } from "../core/status.ts";
 import type { JsonObject, WorkloadKey } from "../core/workload.ts";
 import { annotationsOf, isJsonObject, WORKLOAD_KINDS } from "../core/workload.ts";
 import type { Logger } from "../log.ts";
-import type { WorkloadStatus } from "../reconcile/status.ts";
+import { collectionPath, objectPath } from "./paths.ts";
 import { KubeApiError, type KubeRest } from "./rest.ts";
-import { workloadPath } from "./sources.ts";
 import { NotLeaderError } from "./write-fence.ts";
 
 export const STATUS_ANNOTATION = "prepull.dev/status";
@@ -175,7 +175,7 @@ export class StatusWriter {
     for (const { key, object } of untracked) {
       if (annotationOf(object) === undefined || !canWrite()) continue;
       try {
-        await this.#options.rest.mergePatch(workloadPath(key.kind, key.namespace, key.name), {
+        await this.#options.rest.mergePatch(objectPath(key.kind, key.namespace, key.name), {
           metadata: { annotations: { [STATUS_ANNOTATION]: null } },
         });
       } catch (error) {
@@ -202,7 +202,7 @@ export class StatusWriter {
       return this.#options.minIntervalMs - (now - last);
     }
     const { kind, namespace, name } = status.workload;
-    await this.#options.rest.mergePatch(workloadPath(kind, namespace, name), {
+    await this.#options.rest.mergePatch(objectPath(kind, namespace, name), {
       metadata: { annotations: { [STATUS_ANNOTATION]: status.summary } },
     });
     this.#lastWrite.set(status.id, now);
@@ -255,7 +255,7 @@ export class StatusWriter {
     const metadata = isJsonObject(object.metadata) ? object.metadata : {};
     const apiVersion = typeof object.apiVersion === "string" ? object.apiVersion : apiVersionOf(key.kind);
     const timestamp = new Date().toISOString();
-    await this.#options.rest.create(`/api/v1/namespaces/${encodeURIComponent(key.namespace)}/events`, {
+    await this.#options.rest.create(collectionPath("Event", key.namespace), {
       apiVersion: "v1",
       kind: "Event",
       metadata: {

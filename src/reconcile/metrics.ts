@@ -1,10 +1,7 @@
 // The reconciler's Prometheus metrics, on the Registry passed in.
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { sha256Hex } from "../core/hash.ts";
-import type { ImageTotals } from "./status.ts";
-
-/** Outcome of one apply or delete of an object prepull owns. `unchanged`: the server had nothing to change. */
-export type WriteOp = "create" | "update" | "unchanged" | "delete";
+import type { ImageTotals } from "../core/status.ts";
 
 export interface ReconcilerMetrics {
   daemonSetWrites: Counter<"op">;

@@ -11,6 +11,7 @@ import { gateNodeOf, isGateTaint } from "../core/node-gate.ts";
 import { isJsonObject, type JsonObject } from "../core/workload.ts";
 import { LeaderElector } from "../kube/leader.ts";
 import { patchNode, recordNodeEvent } from "../kube/node-writes.ts";
+import { collectionPath } from "../kube/paths.ts";
 import { createKubeRest } from "../kube/rest.ts";
 import { ResourceWatch } from "../kube/watch.ts";
 import type { Logger } from "../log.ts";
@@ -42,7 +43,6 @@ export function startNodeGate(options: StartNodeGateOptions): RunningNodeGate {
   // As the reconciler's: the Lease on its own pool, every other write fenced on leadership.
   const leaseRest = createKubeRest(kubeConfig, { requestTimeoutMs });
   const rest = createKubeRest(kubeConfig, { requestTimeoutMs, mayWrite: () => elector.isLeader() });
-  const ns = encodeURIComponent(settings.namespace);
   const ownedSelector = Object.entries(settings.ownedLabels)
     .map(([key, value]) => `${key}=${value}`)
     .join(",");
@@ -59,7 +59,7 @@ export function startNodeGate(options: StartNodeGateOptions): RunningNodeGate {
     kubeConfig,
     rest,
     logger,
-    path: "/api/v1/nodes",
+    path: collectionPath("Node"),
     // Gated nodes only: the heartbeats of every other node would cost a run each for nothing. A
     // deleted node is added once, so the gate forgets what it remembered about it.
     onEvent: (type, node) => {
@@ -81,7 +81,7 @@ export function startNodeGate(options: StartNodeGateOptions): RunningNodeGate {
     kubeConfig,
     rest,
     logger,
-    path: `/apis/apps/v1/namespaces/${ns}/daemonsets`,
+    path: collectionPath("DaemonSet", settings.namespace),
     labelSelector: ownedSelector,
     onEvent: () => addAllGated(),
     onListed: () => addAllGated(),
@@ -90,7 +90,7 @@ export function startNodeGate(options: StartNodeGateOptions): RunningNodeGate {
     kubeConfig,
     rest,
     logger,
-    path: `/api/v1/namespaces/${ns}/pods`,
+    path: collectionPath("Pod", settings.namespace),
     labelSelector: ownedSelector,
     onEvent: (_type, pod) => {
       const spec = isJsonObject(pod.spec) ? pod.spec : {};
@@ -128,7 +128,7 @@ export function startNodeGate(options: StartNodeGateOptions): RunningNodeGate {
     kubeConfig,
     rest,
     logger,
-    path: `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`,
+    path: collectionPath("Lease", settings.namespace),
     fieldSelector: `metadata.name=${settings.leaderElection.leaseName}`,
     onEvent: (type, lease) => elector.observe(type === "delete" ? {} : lease),
   });

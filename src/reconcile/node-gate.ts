@@ -17,13 +17,13 @@ import {
   taintRemovalPatch,
 } from "../core/node-gate.ts";
 import type { JsonPatchOperation } from "../core/patch.ts";
+import { podViewOf } from "../core/status.ts";
 import type { JsonObject } from "../core/workload.ts";
 import { isJsonObject } from "../core/workload.ts";
 import type { NodeEvent, NodePatchResult } from "../kube/node-writes.ts";
 import type { Logger } from "../log.ts";
 import type { ReconcileResult } from "./keyed-queue.ts";
 import type { NodeGateMetrics } from "./node-gate-metrics.ts";
-import { podViewOf } from "./status.ts";
 
 /** Reason of the Warning Event on a node released at its deadline. */
 export const GATE_DEADLINE_REASON = "PrepullNodeGateDeadline";

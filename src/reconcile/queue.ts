@@ -1,18 +1,4 @@
-// The hand-off from admission to the reconciler. Admission only ever calls `enqueue`, which must
-// return at once: no I/O, no await. The reconciler drains it on its own schedule.
-import type { WorkloadKey } from "../core/workload.ts";
-
-export type AdmissionOperation = "CREATE" | "UPDATE";
-
-export interface ReconcileRequest extends WorkloadKey {
-  operation: AdmissionOperation;
-}
-
-export interface ReconcileQueue {
-  enqueue(request: ReconcileRequest): void;
-  /** Requests accepted but not yet handled, for the queue-depth gauge. */
-  depth(): number;
-}
+import type { ReconcileHandoff, ReconcileRequest } from "../core/handoff.ts";
 
 /** How many hand-offs a RecordingQueue keeps: enough to inspect, bounded for a long-lived server. */
 export const RECORDING_QUEUE_LIMIT = 1000;
@@ -23,7 +9,7 @@ export const RECORDING_QUEUE_LIMIT = 1000;
  * handed over. It keeps the most recent `limit` requests so an admission-only server that runs
  * for months does not grow without bound.
  */
-export class RecordingQueue implements ReconcileQueue {
+export class RecordingQueue implements ReconcileHandoff {
   readonly received: ReconcileRequest[] = [];
   readonly limit: number;
 

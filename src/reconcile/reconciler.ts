@@ -13,24 +13,30 @@
 import { type DaemonSetManifest, ownedLabels, type PrepullSettings } from "../core/daemonset.ts";
 import type { DesiredState, MirroredSecretPlan, TrackedWorkload } from "../core/desired-state.ts";
 import { desiredState, workloadId } from "../core/desired-state.ts";
+import { withNotes, withReason } from "../core/notes.ts";
 import type { OptInReason } from "../core/opt-in.ts";
-import type { JsonObject, WorkloadKey } from "../core/workload.ts";
-import { isJsonObject } from "../core/workload.ts";
-import type { OwnedObjectApplier } from "../kube/apply.ts";
-import type { NamespaceMetadata } from "../kube/namespaces.ts";
-import { KubeApiError, type KubeRest } from "../kube/rest.ts";
-import type { StatusWriter } from "../kube/status-writer.ts";
-import type { Logger } from "../log.ts";
-import type { ReconcilerMetrics } from "./metrics.ts";
-import { withNotes, withReason } from "./notes.ts";
-import type { ReconcilerSettings } from "./settings.ts";
-import { computeStatus, type DaemonSetView, daemonSetViewOf, type PodView, podViewOf } from "./status.ts";
+import {
+  computeStatus,
+  type DaemonSetView,
+  daemonSetViewOf,
+  type PodView,
+  podViewOf,
+} from "../core/status.ts";
 import {
   excludedNamespaces,
   type ObservedWorkload,
   type TrackingContext,
   trackedWorkloadOf,
-} from "./tracked.ts";
+} from "../core/tracked.ts";
+import type { JsonObject, WorkloadKey } from "../core/workload.ts";
+import { isJsonObject } from "../core/workload.ts";
+import type { OwnedObjectApplier } from "../kube/apply.ts";
+import type { NamespaceMetadata } from "../kube/namespaces.ts";
+import type { SecretRead, SecretStore } from "../kube/secrets.ts";
+import type { StatusWriter } from "../kube/status-writer.ts";
+import type { Logger } from "../log.ts";
+import type { ReconcilerMetrics } from "./metrics.ts";
+import type { ReconcilerSettings } from "./settings.ts";
 
 /** The Secret types the kubelet reads registry credentials from; nothing else is mirrored. */
 export const PULL_SECRET_TYPES: ReadonlySet<string> = new Set([
@@ -65,7 +71,7 @@ export interface ReconcilerDeps {
   sources: ReconcileSources;
   applier: OwnedObjectApplier;
   statusWriter: StatusWriter;
-  rest: KubeRest;
+  secrets: SecretStore;
   isLeader: () => boolean;
   metrics: ReconcilerMetrics;
   logger: Logger;
@@ -257,22 +263,20 @@ export class Reconciler {
   }
 
   async #mirrorOf(plan: MirroredSecretPlan): Promise<MirrorOutcome> {
-    const { rest, settings } = this.#deps;
+    const { secrets, settings } = this.#deps;
     const { namespace, name } = plan.source;
-    let source: JsonObject | undefined;
+    let source: SecretRead;
     try {
-      source = await rest.getOptional(
-        `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`,
-      );
+      source = await secrets.read(namespace, name);
     } catch (error) {
-      if (error instanceof KubeApiError && error.status === 403)
-        return { kind: "problem", note: `pull secret ${name} not mirrored: prepull may not read it` };
       return { kind: "retry", error };
     }
+    if (!source.found && source.reason === "forbidden")
+      return { kind: "problem", note: `pull secret ${name} not mirrored: prepull may not read it` };
     // The kubelet then pulls without it, which works with node-level credentials.
-    if (source === undefined)
+    if (!source.found)
       return { kind: "problem", note: `pull secret ${name} not mirrored: it does not exist` };
-    const type = typeof source.type === "string" ? source.type : "Opaque";
+    const { type, data } = source;
     if (!PULL_SECRET_TYPES.has(type))
       return {
         kind: "problem",
@@ -289,7 +293,7 @@ export class Reconciler {
           labels: ownedLabels(settings.prepull),
         },
         type,
-        data: isJsonObject(source.data) ? source.data : {},
+        data,
       },
     };
   }
@@ -300,17 +304,12 @@ export class Reconciler {
    * only, not read access to the namespace's Secrets.
    */
   async #clearMirrors(): Promise<void> {
-    const { rest, settings, logger } = this.#deps;
+    const { secrets, settings, logger } = this.#deps;
     const selector = Object.entries(ownedLabels(settings.prepull))
       .map(([key, value]) => `${key}=${value}`)
       .join(",");
-    const result = await rest.request(
-      "DELETE",
-      `/api/v1/namespaces/${encodeURIComponent(settings.prepull.namespace)}/secrets`,
-      { query: { labelSelector: selector } },
-    );
+    const deleted = await secrets.deleteLabelled(settings.prepull.namespace, selector);
     this.#mirrorsCleared = true;
-    const deleted = Array.isArray(result.items) ? result.items.length : 0;
     if (deleted > 0) logger.info({ deleted }, "deleted mirrored pull secrets (mirroring is off)");
   }
 }

@@ -4,18 +4,20 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
 import { ownedLabels } from "../core/daemonset.ts";
 import type { DesiredState } from "../core/desired-state.ts";
-import { OwnedObjectApplier } from "../kube/apply.ts";
+import type { ReconcileHandoff } from "../core/handoff.ts";
+import { excludedNamespaces } from "../core/tracked.ts";
+import { OwnedObjectApplier, type WriteOp } from "../kube/apply.ts";
 import { LeaderElector } from "../kube/leader.ts";
+import { collectionPath } from "../kube/paths.ts";
 import { createKubeRest } from "../kube/rest.ts";
+import { restSecretStore } from "../kube/secrets.ts";
 import { ClusterSources } from "../kube/sources.ts";
 import { StatusWriter } from "../kube/status-writer.ts";
 import { ResourceWatch } from "../kube/watch.ts";
 import type { Logger } from "../log.ts";
-import { createReconcilerMetrics, type WriteOp } from "./metrics.ts";
-import type { ReconcileQueue } from "./queue.ts";
+import { createReconcilerMetrics } from "./metrics.ts";
 import { Reconciler } from "./reconciler.ts";
 import type { ReconcilerSettings } from "./settings.ts";
-import { excludedNamespaces } from "./tracked.ts";
 import { CoalescingQueue } from "./work-queue.ts";
 
 export interface StartReconcilerOptions {
@@ -27,7 +29,7 @@ export interface StartReconcilerOptions {
 
 export interface RunningReconciler {
   /** Hand this to admission: enqueue() only marks work, it never waits. */
-  queue: ReconcileQueue;
+  queue: ReconcileHandoff;
   /** Every watch has delivered its first complete list. */
   ready(): boolean;
   isLeader(): boolean;
@@ -90,7 +92,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
     kubeConfig,
     rest,
     logger,
-    path: `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`,
+    path: collectionPath("Lease", namespace),
     fieldSelector: `metadata.name=${settings.leaderElection.leaseName}`,
     onEvent: (type, lease) => elector.observe(type === "delete" ? {} : lease),
   });
@@ -148,7 +150,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
     sources,
     applier,
     statusWriter,
-    rest,
+    secrets: restSecretStore(rest),
     isLeader,
     metrics,
     logger,

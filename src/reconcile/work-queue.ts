@@ -11,8 +11,8 @@
 // never extends an urgent mark's debounce. During a rollout on many nodes pod events arrive
 // constantly; were they urgent, every workload change would wait the full maxDelay behind them.
 import { type Clock, systemClock } from "../clock.ts";
+import type { ReconcileHandoff, ReconcileRequest } from "../core/handoff.ts";
 import { backoffDelay } from "../kube/retry.ts";
-import type { ReconcileQueue, ReconcileRequest } from "./queue.ts";
 
 export interface CoalescingQueueOptions {
   run: () => Promise<void>;
@@ -27,7 +27,7 @@ export interface CoalescingQueueOptions {
   onError?: (error: unknown, consecutiveFailures: number) => void;
 }
 
-export class CoalescingQueue implements ReconcileQueue {
+export class CoalescingQueue implements ReconcileHandoff {
   readonly #options: CoalescingQueueOptions;
   readonly #clock: Clock;
   #pendingRequests = 0;

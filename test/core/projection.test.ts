@@ -3,8 +3,8 @@ import { describe, expect, it } from "vitest";
 import { placementOf } from "../../src/core/placement.ts";
 import { DEFAULT_TOLERATION_POLICY } from "../../src/core/placement-bounds.ts";
 import { workloadProjection } from "../../src/core/projection.ts";
+import { type TrackingContext, trackedWorkloadOf } from "../../src/core/tracked.ts";
 import { podSpecOf } from "../../src/core/workload.ts";
-import { type TrackingContext, trackedWorkloadOf } from "../../src/reconcile/tracked.ts";
 
 const managedFields = [{ manager: "kubectl", operation: "Apply", fieldsV1: { "f:spec": {} } }];
 const podSpec = {

@@ -1,11 +1,11 @@
 // The status writer's rate limit: a suppressed change is written later, whatever the other
 // workloads in the same report need.
 import { describe, expect, it } from "vitest";
+import type { WorkloadStatus } from "../../src/core/status.ts";
 import type { JsonObject, WorkloadKey } from "../../src/core/workload.ts";
 import { KubeApiError, type KubeRest } from "../../src/kube/rest.ts";
 import { SLEEPER_FAILED_REASON, STATUS_ANNOTATION, StatusWriter } from "../../src/kube/status-writer.ts";
 import { createLogger } from "../../src/log.ts";
-import type { WorkloadStatus } from "../../src/reconcile/status.ts";
 
 function status(name: string, summary: string): WorkloadStatus {
   const workload: WorkloadKey = { kind: "Deployment", namespace: "apps", name };

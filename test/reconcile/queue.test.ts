@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type ReconcileRequest, RecordingQueue } from "../../src/reconcile/queue.ts";
+import type { ReconcileRequest } from "../../src/core/handoff.ts";
+import { RecordingQueue } from "../../src/reconcile/queue.ts";
 
 const request = (name: string): ReconcileRequest => ({
   kind: "Deployment",

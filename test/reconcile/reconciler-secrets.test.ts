@@ -6,15 +6,16 @@ import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { ownedLabels } from "../../src/core/daemonset.ts";
 import { DEFAULT_TOLERATION_POLICY } from "../../src/core/placement-bounds.ts";
+import { excludedNamespaces, type ObservedWorkload } from "../../src/core/tracked.ts";
 import type { JsonObject } from "../../src/core/workload.ts";
 import { OwnedObjectApplier } from "../../src/kube/apply.ts";
 import { KubeApiError, type KubeRest } from "../../src/kube/rest.ts";
+import { restSecretStore } from "../../src/kube/secrets.ts";
 import { StatusWriter } from "../../src/kube/status-writer.ts";
 import { createLogger } from "../../src/log.ts";
 import { createReconcilerMetrics } from "../../src/reconcile/metrics.ts";
 import { Reconciler, type ReconcileSources } from "../../src/reconcile/reconciler.ts";
 import { DEFAULT_TIMINGS, type ReconcilerSettings } from "../../src/reconcile/settings.ts";
-import { excludedNamespaces, type ObservedWorkload } from "../../src/reconcile/tracked.ts";
 
 const RELEASE = "prepull";
 
@@ -167,7 +168,7 @@ describe("Reconciler with mirrored pull secrets", () => {
         onWrite: () => {},
       }),
       statusWriter,
-      rest: api.rest,
+      secrets: restSecretStore(api.rest),
       isLeader: () => true,
       metrics: createReconcilerMetrics(new Registry(), { imageNames: true }),
       logger,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Clock } from "../../src/clock.ts";
-import type { ReconcileRequest } from "../../src/reconcile/queue.ts";
+import type { ReconcileRequest } from "../../src/core/handoff.ts";
 import { CoalescingQueue } from "../../src/reconcile/work-queue.ts";
 
 /** A clock whose time only moves when the test says so. */

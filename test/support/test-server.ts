@@ -2,7 +2,8 @@
 import { rmSync } from "node:fs";
 import { Agent } from "node:https";
 import { Registry } from "prom-client";
-import { type App, buildApp } from "../../src/http/app.ts";
+import { buildApp } from "../../src/http/app.ts";
+import type { App } from "../../src/http/fastify-app.ts";
 import { type RunningServer, serve } from "../../src/http/server.ts";
 import { readTlsMaterial, type TlsFiles } from "../../src/http/tls.ts";
 import { createLogger } from "../../src/log.ts";

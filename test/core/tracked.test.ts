@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_TOLERATION_POLICY } from "../../src/core/placement-bounds.ts";
-import type { JsonObject, WorkloadKind } from "../../src/core/workload.ts";
 import {
   excludedNamespaces,
   fingerprint,
   type TrackingContext,
   trackedWorkloadOf,
-} from "../../src/reconcile/tracked.ts";
+} from "../../src/core/tracked.ts";
+import type { JsonObject, WorkloadKind } from "../../src/core/workload.ts";
 
 /** The caches as plain maps: namespaces by name, ServiceAccounts by namespace/name. */
 function contextOf(

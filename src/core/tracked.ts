@@ -15,17 +15,17 @@
 // has none, those of its ServiceAccount (the ServiceAccount admission plugin copies them into
 // every pod that has none of its own).
 
-import type { TrackedWorkload } from "../core/desired-state.ts";
-import { collectImages } from "../core/images.ts";
-import { type OptInReason, optInReasonOf } from "../core/opt-in.ts";
+import type { TrackedWorkload } from "./desired-state.ts";
+import { collectImages } from "./images.ts";
+import { type OptInReason, optInReasonOf } from "./opt-in.ts";
 import {
   boundPlacement,
   type RuntimeClassScheduling,
   runtimeClassNameOf,
   type TolerationPolicy,
-} from "../core/placement-bounds.ts";
-import type { JsonObject, WorkloadKind } from "../core/workload.ts";
-import { isJsonObject, podSpecOf } from "../core/workload.ts";
+} from "./placement-bounds.ts";
+import type { JsonObject, WorkloadKind } from "./workload.ts";
+import { isJsonObject, podSpecOf } from "./workload.ts";
 
 /** kube-system never: its pods are the cluster's own, and the webhook is told to skip it too. */
 export const ALWAYS_EXCLUDED_NAMESPACES: readonly string[] = ["kube-system"];

@@ -8,7 +8,7 @@ import {
   podViewOf,
   presenceOf,
   summarize,
-} from "../../src/reconcile/status.ts";
+} from "../../src/core/status.ts";
 
 const NGINX = "docker.io/library/nginx:1.25";
 const REDIS = "docker.io/library/redis:7";

@@ -18,10 +18,10 @@
 //
 // Eligible nodes = the DaemonSet's status.desiredNumberScheduled (nodes its pods should run on).
 
-import { LABEL_DAEMONSET } from "../core/daemonset.ts";
-import type { WorkloadImages } from "../core/desired-state.ts";
-import type { JsonObject, WorkloadKey } from "../core/workload.ts";
-import { isJsonObject } from "../core/workload.ts";
+import { LABEL_DAEMONSET } from "./daemonset.ts";
+import type { WorkloadImages } from "./desired-state.ts";
+import type { JsonObject, WorkloadKey } from "./workload.ts";
+import { isJsonObject } from "./workload.ts";
 
 export const PULL_FAILURE_REASONS: ReadonlySet<string> = new Set([
   "ErrImagePull",

@@ -2,7 +2,7 @@
 // dropped by the namespace's whitelist or the administrator's policy, pods the apiserver would
 // reject, a pull secret it would not mirror). They go after the presence summary in the
 // `prepull.dev/status` annotation, and each new one into an Event (see StatusWriter).
-import { type OptInReason, reasonSuffix } from "../core/opt-in.ts";
+import { type OptInReason, reasonSuffix } from "./opt-in.ts";
 import { SUMMARY_LENGTH_MAX, type WorkloadStatus } from "./status.ts";
 
 export function withNotes(status: WorkloadStatus, notes: readonly string[] | undefined): WorkloadStatus {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { withReason } from "../../src/reconcile/notes.ts";
-import { SUMMARY_LENGTH_MAX, type WorkloadStatus } from "../../src/reconcile/status.ts";
+import { withReason } from "../../src/core/notes.ts";
+import { SUMMARY_LENGTH_MAX, type WorkloadStatus } from "../../src/core/status.ts";
 
 const status = (summary: string): WorkloadStatus => ({
   workload: { kind: "Deployment", namespace: "ml", name: "w" },

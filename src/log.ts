@@ -9,9 +9,9 @@ export type { Logger };
  * stdout is written in batches of about this many bytes (a dozen admission lines) rather than one
  * write per line: under load, one write per admission cost more CPU than deciding the admission.
  */
-export const LOG_BATCH_BYTES = 4096;
+const LOG_BATCH_BYTES = 4096;
 /** A batch that has not filled is written after at most this long, so a quiet server's lines still appear promptly. */
-export const LOG_FLUSH_INTERVAL_MS = 250;
+const LOG_FLUSH_INTERVAL_MS = 250;
 
 /**
  * `destination` defaults to stdout, batched; pino flushes the batch synchronously when the process

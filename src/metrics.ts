@@ -19,7 +19,7 @@ export interface AdmissionMetrics {
 const KIND_LABELS: ReadonlySet<string> = new Set(Object.keys(WORKLOAD_KINDS));
 /** admission.k8s.io/v1 operations. */
 const OPERATION_LABELS: ReadonlySet<string> = new Set(["CREATE", "UPDATE", "DELETE", "CONNECT"]);
-export const OTHER_LABEL = "other";
+const OTHER_LABEL = "other";
 
 /** One of the four workload kinds, else `other`. */
 export function kindLabel(kind: unknown): string {

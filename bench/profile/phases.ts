@@ -3,7 +3,7 @@
 // figure. Each sample goes to the innermost frame that names a phase of prepull's own work
 // (logging, metrics, depth scan, JSON.parse, …); a sample with none of those goes to the
 // innermost generic layer (fastify, node's HTTP, TLS and sockets), then to "other".
-export interface CpuProfileNode {
+interface CpuProfileNode {
   id: number;
   callFrame: { functionName: string; url: string };
   children?: number[];

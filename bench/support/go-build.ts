@@ -11,7 +11,7 @@ import { promisify } from "node:util";
 
 const execFileAsync = promisify(execFile);
 
-export const BENCH_CACHE_DIR = join(homedir(), ".cache", "prepull", "bench");
+const BENCH_CACHE_DIR = join(homedir(), ".cache", "prepull", "bench");
 
 async function sourceHash(dir: string): Promise<string> {
   const hash = createHash("sha256");

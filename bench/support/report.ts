@@ -7,7 +7,7 @@ export interface Skipped {
   why: string;
 }
 
-export interface SubjectFigures {
+interface SubjectFigures {
   rps: number;
   p50Ms: number;
   p99Ms: number;

@@ -13,7 +13,6 @@ export const BINARIES = [
   "kwok",
   "kubectl",
 ] as const;
-export type Binary = (typeof BINARIES)[number];
 
 /** The real node's binaries, built by the same script into the same directory. */
 export const NODE_BINARIES = [

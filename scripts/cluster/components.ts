@@ -18,9 +18,9 @@ export const COMPONENTS = [
 ] as const;
 export type Component = (typeof COMPONENTS)[number];
 
-export const SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16";
+const SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16";
 const NODE_LEASE_SECONDS = 120;
-export const SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local";
+const SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local";
 
 export function componentKubeconfig(paths: ClusterPaths, component: Component): string {
   return join(paths.root, `${component}.kubeconfig`);

@@ -60,7 +60,7 @@ const POOL_SHAPES: Readonly<Record<PoolName, PoolShape>> = {
   },
 };
 
-export function nodeName(pool: PoolName, index: number): string {
+function nodeName(pool: PoolName, index: number): string {
   return `kwok-${pool}-${index}`;
 }
 

@@ -43,7 +43,7 @@ import { apiserverUrl, type PlaneState, readState, writeState } from "./state.ts
 const execFileAsync = promisify(execFile);
 
 /** Processes that live with the plane without being part of it; `down` stops them too. */
-export const EXTRA_PROCESSES = ["prepull"] as const;
+const EXTRA_PROCESSES = ["prepull"] as const;
 
 export interface Plane {
   paths: ClusterPaths;

@@ -5,7 +5,7 @@ import type { PoolSizes } from "./node-pools.ts";
 import type { ClusterPaths } from "./paths.ts";
 import type { RealNode } from "./real-node/real-node.ts";
 
-export interface PlanePorts {
+interface PlanePorts {
   etcdClient: number;
   etcdPeer: number;
   apiserver: number;

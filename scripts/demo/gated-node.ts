@@ -9,7 +9,7 @@ import { nodeManifest } from "../cluster/node-pools.ts";
 import { waitUntil } from "../cluster/probe.ts";
 import type { Progress } from "../cluster/progress.ts";
 
-export const JOINING_NODE = "kwok-default-joining";
+const JOINING_NODE = "kwok-default-joining";
 const GATE_TAINT = { key: "prepull.dev/not-ready", effect: "NoSchedule" } as const;
 
 function gated(node: V1Node): boolean {

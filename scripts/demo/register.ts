@@ -16,7 +16,7 @@ import type { Progress } from "../cluster/progress.ts";
 import type { DemoPrepull } from "./prepull-process.ts";
 import { DEMO_NAMESPACE, exampleDeployment, RELEASE_NAMESPACE } from "./workloads.ts";
 
-export const WEBHOOK_NAME = "prepull-demo";
+const WEBHOOK_NAME = "prepull-demo";
 
 export async function ensureNamespace(core: CoreV1Api, name: string): Promise<void> {
   try {
@@ -26,10 +26,7 @@ export async function ensureNamespace(core: CoreV1Api, name: string): Promise<vo
   }
 }
 
-export async function admissionRequests(
-  prepull: DemoPrepull,
-  filter: Record<string, string> = {},
-): Promise<number> {
+async function admissionRequests(prepull: DemoPrepull, filter: Record<string, string> = {}): Promise<number> {
   return sumOf(await metricsText(prepull), "prepull_admission_requests_total", filter);
 }
 

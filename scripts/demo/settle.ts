@@ -6,7 +6,7 @@
 // waiting longer will not help: that is a failure, reported with what to look at. Pure.
 import type { Snapshot } from "./snapshot.ts";
 
-export const NO_DAEMONSETS_GRACE_SECONDS = 30;
+const NO_DAEMONSETS_GRACE_SECONDS = 30;
 
 export interface Assessment {
   settled: boolean;
@@ -28,7 +28,7 @@ export function workloadsSettled(snapshot: Snapshot): string[] {
 }
 
 /** The N of "N/N nodes ready" (or "2 images: N/N nodes ready"), with nothing failing. */
-export function allReadyNodes(status: string | undefined): number | undefined {
+function allReadyNodes(status: string | undefined): number | undefined {
   // A workload in by its namespace or the cluster default ends with " (via namespace)" and the like.
   const match = /^(?:\d+ images: )?(\d+)\/(\d+) nodes ready(?: \(via [a-z ]+\))?$/.exec(status ?? "");
   return match !== null && match[1] === match[2] ? Number(match[2]) : undefined;

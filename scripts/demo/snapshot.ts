@@ -15,9 +15,9 @@ import { sumOf } from "../../test/e2e/support/metrics.ts";
 import { POOL_LABEL } from "../cluster/node-pools.ts";
 import { DEMO_NAMESPACE, EXAMPLES, RELEASE_NAMESPACE } from "./workloads.ts";
 
-export const MANAGED_BY_SELECTOR = "app.kubernetes.io/managed-by=prepull";
+const MANAGED_BY_SELECTOR = "app.kubernetes.io/managed-by=prepull";
 
-export interface NodeCount {
+interface NodeCount {
   ready: number;
   eligible: number;
 }
@@ -28,7 +28,7 @@ export interface ImageRow extends NodeCount {
   pools: Record<string, NodeCount>;
 }
 
-export interface WorkloadRow {
+interface WorkloadRow {
   name: string;
   /** Its image, normalised as prepull writes it into the DaemonSets. */
   image: string;
@@ -111,7 +111,7 @@ function hasImage(status: V1ContainerStatus | undefined): boolean {
 }
 
 /** Node name → its pool (the plane's POOL_LABEL). */
-export function poolsOf(nodes: readonly V1Node[]): Map<string, string> {
+function poolsOf(nodes: readonly V1Node[]): Map<string, string> {
   return new Map(
     nodes.map((node) => [node.metadata?.name ?? "", node.metadata?.labels?.[POOL_LABEL] ?? "?"]),
   );
@@ -129,7 +129,7 @@ function targetNode(pod: V1Pod): string | undefined {
   return field?.values?.[0];
 }
 
-export function imageRows(
+function imageRows(
   daemonSets: readonly V1DaemonSet[],
   pods: readonly V1Pod[],
   poolOfNode: ReadonlyMap<string, string>,

@@ -11,7 +11,7 @@ import { createKubeRest, isRetryable, KubeApiError, type KubeRest } from "../../
 /** Operations in flight at once, at most. */
 const MAX_IN_FLIGHT = 8;
 
-export type ChurnOp = "create" | "image" | "scale" | "unannotate" | "annotate" | "delete";
+type ChurnOp = "create" | "image" | "scale" | "unannotate" | "annotate" | "delete";
 
 export interface ChurnOptions {
   kubeConfig: KubeConfig;

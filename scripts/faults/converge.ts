@@ -32,12 +32,12 @@ interface DaemonSetView {
   current: boolean;
 }
 
-export interface Snapshot {
+interface Snapshot {
   workloads: DeploymentView[];
   daemonSets: DaemonSetView[];
 }
 
-export async function snapshot(rest: KubeRest, scope: Scope): Promise<Snapshot> {
+async function snapshot(rest: KubeRest, scope: Scope): Promise<Snapshot> {
   const [deployments, daemonSets] = await Promise.all([
     rest.get(`/apis/apps/v1/namespaces/${encodeURIComponent(scope.namespace)}/deployments`),
     rest.get(`/apis/apps/v1/namespaces/${encodeURIComponent(scope.releaseNamespace)}/daemonsets`, {
@@ -84,7 +84,7 @@ export async function snapshot(rest: KubeRest, scope: Scope): Promise<Snapshot> 
 }
 
 /** Everything that is not as it should be; empty when converged. */
-export function problems(state: Snapshot): string[] {
+function problems(state: Snapshot): string[] {
   const out: string[] = [];
   const want = state.workloads
     .filter((w) => w.annotated)

@@ -4,7 +4,7 @@ import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { REPO_ROOT } from "../cluster/paths.ts";
 
-export const RESULTS_FILE = join(REPO_ROOT, ".prepull", "faults", "results.jsonl");
+const RESULTS_FILE = join(REPO_ROOT, ".prepull", "faults", "results.jsonl");
 
 export interface FaultResult {
   fault: string;

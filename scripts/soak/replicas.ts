@@ -13,7 +13,7 @@ import { freeLoopbackPorts } from "../cluster/ports.ts";
 import { get, isHealthy, type TlsClient, waitUntil } from "../cluster/probe.ts";
 import { auditedKubeconfig } from "../faults/identities.ts";
 
-export interface SoakReplica {
+interface SoakReplica {
   identity: string;
   pid: number;
   baseUrl: string;

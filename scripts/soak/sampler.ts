@@ -2,7 +2,7 @@
 // trend as a least-squares slope per minute, after a warm-up the slope ignores (caches fill, JIT).
 import { sumOf } from "../../test/e2e/support/metrics.ts";
 
-export const SAMPLED = {
+const SAMPLED = {
   rssBytes: "process_resident_memory_bytes",
   heapUsedBytes: "nodejs_heap_size_used_bytes",
   activeHandles: "nodejs_active_handles_total",
@@ -26,7 +26,7 @@ export function sampleOf(minutes: number, exposition: string): Sample {
 }
 
 /** Least-squares slope of y over x; 0 with fewer than two points. */
-export function slope(points: readonly { x: number; y: number }[]): number {
+function slope(points: readonly { x: number; y: number }[]): number {
   if (points.length < 2) return 0;
   const meanX = points.reduce((s, p) => s + p.x, 0) / points.length;
   const meanY = points.reduce((s, p) => s + p.y, 0) / points.length;

@@ -2,12 +2,11 @@
 // expects back. The contract: echo request.uid exactly, answer with the request's apiVersion and
 // kind, and send patchType if and only if there is a patch, as base64 of a JSON array.
 import { Buffer } from "node:buffer";
-import type { MutationResult } from "./mutate.ts";
 import type { JsonPatchOperation } from "./patch.ts";
 import { type GroupVersionKind, isJsonObject, type JsonObject } from "./workload.ts";
 
 export const ADMISSION_API_VERSION = "admission.k8s.io/v1";
-export const ADMISSION_REVIEW_KIND = "AdmissionReview";
+const ADMISSION_REVIEW_KIND = "AdmissionReview";
 
 /**
  * The apiserver keeps at most about 4 KiB of warnings per request; past this many, the rest are
@@ -15,7 +14,7 @@ export const ADMISSION_REVIEW_KIND = "AdmissionReview";
  */
 export const RESPONSE_WARNINGS_MAX = 20;
 
-export interface GroupVersionResource {
+interface GroupVersionResource {
   group: string;
   version: string;
   resource: string;
@@ -35,7 +34,7 @@ export interface AdmissionRequest {
   userInfo?: unknown;
 }
 
-export interface AdmissionResponse {
+interface AdmissionResponse {
   uid: string;
   allowed: true;
   patchType?: "JSONPatch";
@@ -105,22 +104,15 @@ export function decodeReview(body: unknown): DecodedReview {
   return { ok: true, apiVersion: body.apiVersion, request };
 }
 
-/** Allow without changes. */
-export function allowedResponse(request: AdmissionRequest, warnings: string[] = []): AdmissionReview {
-  return review(request, [], warnings);
-}
-
-/** Allow with a JSON patch; an empty patch is the same as allowedResponse. */
-export function patchedResponse(
+/**
+ * The answer to a request that `mutate` has decided (its MutationResult carries both fields;
+ * named structurally so this module does not import mutate.ts, which imports it). prepull never
+ * denies.
+ */
+export function reviewFor(
   request: AdmissionRequest,
-  patch: JsonPatchOperation[],
-  warnings: string[] = [],
+  result: { patch: JsonPatchOperation[]; warnings: string[] },
 ): AdmissionReview {
-  return review(request, patch, warnings);
-}
-
-/** The answer to a request that `mutate` has decided. prepull never denies. */
-export function reviewFor(request: AdmissionRequest, result: MutationResult): AdmissionReview {
   return review(request, result.patch, result.warnings);
 }
 

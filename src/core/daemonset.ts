@@ -57,7 +57,7 @@ export interface PrepullSettings {
 }
 
 /** Each pre-pull pod's reservation when the settings name none: the sleepers only sleep. */
-export const DEFAULT_POD_REQUESTS: ResourceList = { cpu: "1m", memory: "16Mi" };
+const DEFAULT_POD_REQUESTS: ResourceList = { cpu: "1m", memory: "16Mi" };
 /** An image container's requests: nothing, so the pod's total is the init container's. */
 const NO_REQUESTS: ResourceList = { cpu: "0", memory: "0" };
 
@@ -72,12 +72,12 @@ export interface ContainerManifest {
   volumeMounts: { name: string; mountPath: string; readOnly?: true }[];
 }
 
-export interface ResourceList {
+interface ResourceList {
   cpu: string;
   memory: string;
 }
 
-export interface ContainerSecurityContext {
+interface ContainerSecurityContext {
   runAsNonRoot: true;
   runAsUser: number;
   runAsGroup: number;
@@ -87,25 +87,25 @@ export interface ContainerSecurityContext {
   seccompProfile: { type: "RuntimeDefault" };
 }
 
-export interface ManifestRequirement {
+interface ManifestRequirement {
   key: string;
   operator: string;
   values?: string[];
 }
 
-export interface ManifestTerm {
+interface ManifestTerm {
   matchExpressions?: ManifestRequirement[];
   matchFields?: ManifestRequirement[];
 }
 
-export interface ManifestToleration {
+interface ManifestToleration {
   key?: string;
   operator: string;
   value?: string;
   effect?: string;
 }
 
-export interface PodSpecManifest {
+interface PodSpecManifest {
   automountServiceAccountToken: false;
   enableServiceLinks: false;
   terminationGracePeriodSeconds: number;
@@ -160,21 +160,21 @@ export interface DaemonSetInput {
   settings: PrepullSettings;
 }
 
-export const LABEL_NAME = "app.kubernetes.io/name";
-export const LABEL_MANAGED_BY = "app.kubernetes.io/managed-by";
-export const LABEL_COMPONENT = "app.kubernetes.io/component";
-export const LABEL_INSTANCE = "app.kubernetes.io/instance";
-export const LABEL_PLACEMENT = "prepull.dev/placement";
+const LABEL_NAME = "app.kubernetes.io/name";
+const LABEL_MANAGED_BY = "app.kubernetes.io/managed-by";
+const LABEL_COMPONENT = "app.kubernetes.io/component";
+const LABEL_INSTANCE = "app.kubernetes.io/instance";
+const LABEL_PLACEMENT = "prepull.dev/placement";
 /** The selector label: one value per DaemonSet, so selectors never overlap. */
 export const LABEL_DAEMONSET = "prepull.dev/daemonset";
-export const ANNOTATION_IMAGE_COUNT = "prepull.dev/image-count";
+const ANNOTATION_IMAGE_COUNT = "prepull.dev/image-count";
 
-export const INIT_CONTAINER_NAME = "install-sleeper";
-export const BIN_VOLUME = "prepull-bin";
-export const BIN_DIR = "/prepull/bin";
-export const SLEEP_BINARY = `${BIN_DIR}/sleep`;
+const INIT_CONTAINER_NAME = "install-sleeper";
+const BIN_VOLUME = "prepull-bin";
+const BIN_DIR = "/prepull/bin";
+const SLEEP_BINARY = `${BIN_DIR}/sleep`;
 /** The "nonroot" user of distroless images; any non-zero uid passes Pod Security "restricted". */
-export const RUN_AS_USER = 65532;
+const RUN_AS_USER = 65532;
 
 const NAME_PREFIX = "prepull-";
 const CONTAINER_PREFIX = "img-";
@@ -382,7 +382,7 @@ export function daemonSetManifest(input: DaemonSetInput): DaemonSetManifest {
   };
 }
 
-export function restrictedContainerContext(): ContainerSecurityContext {
+function restrictedContainerContext(): ContainerSecurityContext {
   return {
     runAsNonRoot: true,
     runAsUser: RUN_AS_USER,

@@ -48,7 +48,7 @@ export interface MirroredSecretPlan {
 }
 
 /** Where one image of a workload is pulled: container `container` of DaemonSet `daemonSet`. */
-export interface ImageLocation {
+interface ImageLocation {
   image: string;
   daemonSet: string;
   container: string;

@@ -3,7 +3,7 @@
 // no await. The reconciler drains it on its own schedule.
 import type { WorkloadKey } from "./workload.ts";
 
-export type AdmissionOperation = "CREATE" | "UPDATE";
+type AdmissionOperation = "CREATE" | "UPDATE";
 
 export interface ReconcileRequest extends WorkloadKey {
   operation: AdmissionOperation;

@@ -5,7 +5,7 @@
 import { hash } from "node:crypto";
 import { isJsonObject, type JsonObject } from "./workload.ts";
 
-export interface ImageReference {
+interface ImageReference {
   domain: string;
   path: string;
   tag?: string;
@@ -104,7 +104,7 @@ function digestProblem(digest: string): string | undefined {
   return undefined;
 }
 
-export interface CollectedImage {
+interface CollectedImage {
   container: string;
   reference: string /* canonical */;
   pullPolicy?: string;

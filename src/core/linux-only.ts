@@ -5,7 +5,7 @@
 // match no node. It is told so in its status instead.
 import type { Placement } from "./placement.ts";
 
-export const OS_LABEL = "kubernetes.io/os";
+const OS_LABEL = "kubernetes.io/os";
 const LINUX = "linux";
 
 /** Why the placement rules out every Linux node, or undefined when a Linux node may match. */

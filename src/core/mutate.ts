@@ -17,7 +17,7 @@ import {
   workloadKindOf,
 } from "./workload.ts";
 
-export type MutationOutcome = "patched" | "unchanged" | "ignored";
+type MutationOutcome = "patched" | "unchanged" | "ignored";
 
 export interface MutationResult {
   outcome: MutationOutcome;
@@ -79,7 +79,7 @@ export function mutate(request: AdmissionRequest, options: MutateOptions = {}): 
  * else, a label or a replica count included, still counts as a change: this only filters what
  * prepull itself wrote.
  */
-export function differsOnlyInOwnAnnotations(oldObject: unknown, object: JsonObject): boolean {
+function differsOnlyInOwnAnnotations(oldObject: unknown, object: JsonObject): boolean {
   if (!isJsonObject(oldObject)) return false;
   return isDeepStrictEqual(withoutOwnWrites(oldObject), withoutOwnWrites(object));
 }

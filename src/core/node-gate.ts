@@ -83,7 +83,7 @@ export function isGateTaint(taint: Taint, settings: Pick<GateSettings, "taintKey
 }
 
 /** Taints that lift by themselves as a node joins; see the header. */
-export function isTransientTaint(taint: Taint): boolean {
+function isTransientTaint(taint: Taint): boolean {
   return (
     taint.key.startsWith("node.kubernetes.io/") ||
     taint.key === "node.cloudprovider.kubernetes.io/uninitialized"
@@ -91,7 +91,7 @@ export function isTransientTaint(taint: Taint): boolean {
 }
 
 /** The DaemonSets whose pods should run on the node. */
-export function daemonSetsTargeting(
+function daemonSetsTargeting(
   node: NodeFacts,
   daemonSets: readonly GateDaemonSet[],
   settings: Pick<GateSettings, "taintKey" | "taintEffect">,
@@ -105,7 +105,7 @@ export function daemonSetsTargeting(
  * image only when its spec runs that image in that container: during a rollout a pod of the
  * previous revision proves nothing about a new image.
  */
-export function missingImages(
+function missingImages(
   nodeName: string,
   targeting: readonly GateDaemonSet[],
   pods: readonly GatePod[],

@@ -44,7 +44,7 @@ export function placementAdmitsNode(
 }
 
 /** NoSchedule and NoExecute keep untolerating pods off a node; PreferNoSchedule only ranks it lower. */
-export function blocksScheduling(taint: Taint): boolean {
+function blocksScheduling(taint: Taint): boolean {
   return taint.effect === "NoSchedule" || taint.effect === "NoExecute";
 }
 

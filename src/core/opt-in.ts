@@ -7,9 +7,9 @@ import { annotationsOf, type JsonObject, OPT_IN_ANNOTATION } from "./workload.ts
 
 /** The namespace label that opts in every supported workload in the namespace. */
 export const NAMESPACE_OPT_IN_LABEL = "prepull.dev/enabled";
-export const NAMESPACE_OPT_IN_VALUE = "true";
+const NAMESPACE_OPT_IN_VALUE = "true";
 /** A workload's `prepull: "false"` opts it out of its namespace's or the cluster's opt-in. */
-export const OPT_OUT_VALUE = "false";
+const OPT_OUT_VALUE = "false";
 
 export type OptInReason = "annotation" | "namespace" | "cluster default";
 

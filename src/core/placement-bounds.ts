@@ -29,17 +29,17 @@ import { canonicalPlacement, covers, placementOf, tolerationsOf } from "./placem
 import type { JsonObject } from "./workload.ts";
 import { isJsonObject } from "./workload.ts";
 
-export const NODE_SELECTOR_ANNOTATION = "scheduler.alpha.kubernetes.io/node-selector";
-export const DEFAULT_TOLERATIONS_ANNOTATION = "scheduler.alpha.kubernetes.io/defaultTolerations";
-export const TOLERATIONS_WHITELIST_ANNOTATION = "scheduler.alpha.kubernetes.io/tolerationsWhitelist";
+const NODE_SELECTOR_ANNOTATION = "scheduler.alpha.kubernetes.io/node-selector";
+const DEFAULT_TOLERATIONS_ANNOTATION = "scheduler.alpha.kubernetes.io/defaultTolerations";
+const TOLERATIONS_WHITELIST_ANNOTATION = "scheduler.alpha.kubernetes.io/tolerationsWhitelist";
 
 /** Taint keys of control-plane nodes (`master` is the pre-1.24 name, still found on old clusters). */
-export const CONTROL_PLANE_TAINT_KEYS: readonly string[] = [
+const CONTROL_PLANE_TAINT_KEYS: readonly string[] = [
   "node-role.kubernetes.io/control-plane",
   "node-role.kubernetes.io/master",
 ];
 
-export const ANY_TAINT_KEY = "*";
+const ANY_TAINT_KEY = "*";
 
 export interface TolerationPolicy {
   /** Taint keys prepull may tolerate; `*` allows any key that is not in `neverTolerated`. */
@@ -186,7 +186,7 @@ export function applyPolicy(
 }
 
 /** `key=value:Effect`, `key:Effect` (Exists), `every taint` for a keyless Exists. */
-export function describeToleration(t: Toleration): string {
+function describeToleration(t: Toleration): string {
   const effect = t.effect === "" ? "" : `:${t.effect}`;
   if (t.key === "") return t.effect === "" ? "of every taint" : `of every ${t.effect} taint`;
   return t.operator === "Exists" ? `${t.key}${effect}` : `${t.key}=${t.value}${effect}`;

@@ -95,15 +95,6 @@ export function placementKey(placement: Placement): string {
   return sha256Hex(canonicalJson(canonicalPlacement(placement))).slice(0, KEY_LENGTH);
 }
 
-export function isEmptyPlacement(placement: Placement): boolean {
-  const canonical = canonicalPlacement(placement);
-  return (
-    Object.keys(canonical.nodeSelector).length === 0 &&
-    canonical.nodeSelectorTerms.length === 0 &&
-    canonical.tolerations.length === 0
-  );
-}
-
 function canonicalSelector(selector: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const key of Object.keys(selector).sort(compareStrings)) {

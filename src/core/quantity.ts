@@ -47,7 +47,7 @@ export function canonicalQuantity(text: string): string | undefined {
   return quantity === undefined ? undefined : formatQuantity(quantity);
 }
 
-export function formatQuantity({ milli, binary }: Quantity): string {
+function formatQuantity({ milli, binary }: Quantity): string {
   if (milli === 0n) return "0";
   if (binary && milli % 1000n === 0n && milli >= 1024n * 1000n) {
     let bytes = milli / 1000n;

@@ -23,7 +23,7 @@ import type { WorkloadImages } from "./desired-state.ts";
 import type { JsonObject, WorkloadKey } from "./workload.ts";
 import { isJsonObject } from "./workload.ts";
 
-export const PULL_FAILURE_REASONS: ReadonlySet<string> = new Set([
+const PULL_FAILURE_REASONS: ReadonlySet<string> = new Set([
   "ErrImagePull",
   "ImagePullBackOff",
   "InvalidImageName",

@@ -28,7 +28,7 @@ import type { JsonObject, WorkloadKind } from "./workload.ts";
 import { isJsonObject, podSpecOf } from "./workload.ts";
 
 /** kube-system never: its pods are the cluster's own, and the webhook is told to skip it too. */
-export const ALWAYS_EXCLUDED_NAMESPACES: readonly string[] = ["kube-system"];
+const ALWAYS_EXCLUDED_NAMESPACES: readonly string[] = ["kube-system"];
 
 export interface ObservedWorkload {
   kind: WorkloadKind;

@@ -2,7 +2,7 @@
 // has opted in. Pure: the input is a decoded Kubernetes object, never fetched here.
 
 export const OPT_IN_ANNOTATION = "prepull";
-export const OPT_IN_VALUE = "true";
+const OPT_IN_VALUE = "true";
 /** Annotations under this prefix are prepull's own (the images digest, the status). */
 export const OWN_ANNOTATION_PREFIX = "prepull.dev/";
 

@@ -17,11 +17,11 @@ import { secureContextOptions, type TlsMaterial } from "./tls.ts";
  * The apiserver caps objects near 3 MiB; an AdmissionReview carries object and oldObject, so
  * 7 MiB admits every legitimate review and refuses anything larger with a 413.
  */
-export const BODY_LIMIT_BYTES = 7 * 1024 * 1024;
+const BODY_LIMIT_BYTES = 7 * 1024 * 1024;
 /** Above the apiserver's 90 s idle timeout for webhook connections, so it always closes first. */
-export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
+const KEEP_ALIVE_TIMEOUT_MS = 120_000;
 /** The apiserver's webhook timeout is at most 30 s (default 10 s); nothing legitimate is slower. */
-export const REQUEST_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 10_000;
 
 export interface AppDeps {
   registry: Registry;

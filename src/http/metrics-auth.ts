@@ -20,7 +20,7 @@ export interface AuthorizerCacheOptions {
 }
 
 /** controller-runtime's defaults are of this order (minutes for allowed, seconds for refused). */
-export const DEFAULT_AUTHORIZER_CACHE: AuthorizerCacheOptions = {
+const DEFAULT_AUTHORIZER_CACHE: AuthorizerCacheOptions = {
   allowTtlMs: 60_000,
   denyTtlMs: 10_000,
   maxEntries: 1024,

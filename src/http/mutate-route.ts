@@ -8,9 +8,9 @@ import { type AdmissionMetrics, kindLabel, operationLabel } from "../metrics.ts"
 import type { ErrorBody } from "./errors.ts";
 import type { App } from "./fastify-app.ts";
 
-export const MUTATE_PATH = "/mutate";
+const MUTATE_PATH = "/mutate";
 /** Where the namespace webhook entry (namespaceSelector on the opt-in label, or the cluster default) calls. */
-export const MUTATE_NAMESPACE_PATH = "/mutate/namespace";
+const MUTATE_NAMESPACE_PATH = "/mutate/namespace";
 
 export interface MutateRouteDeps {
   queue: ReconcileHandoff;

@@ -10,7 +10,7 @@ import { dirname } from "node:path";
 import { createSecureContext, type SecureContextOptions } from "node:tls";
 import type { Logger } from "../log.ts";
 
-export const TLS_MIN_VERSION = "TLSv1.2";
+const TLS_MIN_VERSION = "TLSv1.2";
 
 export interface TlsFiles {
   certFile: string;
@@ -59,7 +59,7 @@ function readPem(file: string, what: string): Buffer {
 }
 
 /** Fingerprint and expiry of the leaf certificate, for logs. */
-export function describeCertificate(material: TlsMaterial): { fingerprint256: string; validTo: string } {
+function describeCertificate(material: TlsMaterial): { fingerprint256: string; validTo: string } {
   const leaf = new X509Certificate(material.cert);
   return { fingerprint256: leaf.fingerprint256, validTo: leaf.validTo };
 }

@@ -26,7 +26,7 @@ import { isRetryable, KubeApiError, type KubeRest } from "./rest.ts";
 import { DEFAULT_RETRY, type RetryOptions, withRetry } from "./retry.ts";
 import { NotLeaderError } from "./write-fence.ts";
 
-export const FIELD_MANAGER = "prepull";
+const FIELD_MANAGER = "prepull";
 export const SPEC_HASH_ANNOTATION = "prepull.dev/spec-hash";
 
 export type OwnedKind = "DaemonSet" | "Secret";

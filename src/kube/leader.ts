@@ -63,7 +63,7 @@ export interface LeaderElectorOptions {
 }
 
 /** client-go's leaderelection.JitterFactor: a follower waits retryPeriod × (1 + up to 1.2). */
-export const JITTER_FACTOR = 1.2;
+const JITTER_FACTOR = 1.2;
 
 /** A timing combination that could make two leaders or a leader that never renews in time. */
 export class LeaderElectionTimingError extends RangeError {
@@ -163,10 +163,6 @@ export class LeaderElector {
   /** True only while the latest renewal is younger than the renew deadline, by the clock. */
   isLeader(): boolean {
     return this.#leader && this.#clock.now() < this.#deadline();
-  }
-
-  identity(): string {
-    return this.#settings.identity;
   }
 
   start(): void {
@@ -410,7 +406,7 @@ export class LeaderElector {
 }
 
 /** Why a Lease request was aborted: its time ran out (or the deadline it served passed). */
-export class LeaseRequestTimeout extends Error {
+class LeaseRequestTimeout extends Error {
   constructor(lease: string, ms: number) {
     super(`lease ${lease}: request aborted after ${Math.round(ms)} ms`);
     this.name = "LeaseRequestTimeout";
@@ -418,6 +414,6 @@ export class LeaseRequestTimeout extends Error {
 }
 
 /** metav1.MicroTime: RFC 3339 with exactly six fractional digits. */
-export function microTime(date: Date): string {
+function microTime(date: Date): string {
   return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 }

@@ -77,7 +77,7 @@ export class NamespaceCache {
   }
 }
 
-export function metadataOf(object: JsonObject): NamespaceMetadata {
+function metadataOf(object: JsonObject): NamespaceMetadata {
   const metadata = isJsonObject(object.metadata) ? object.metadata : {};
   return {
     name: typeof metadata.name === "string" ? metadata.name : "",

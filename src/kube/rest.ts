@@ -27,7 +27,7 @@ export class KubeApiError extends Error {
   }
 }
 
-export type Query = Record<string, string | undefined>;
+type Query = Record<string, string | undefined>;
 
 export const CONTENT_TYPE = {
   json: "application/json",
@@ -49,7 +49,7 @@ export interface RequestOptions extends CallOptions {
 }
 
 /** The client's own per-request timeout when none is configured; the reconciler sets its own. */
-export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
+const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
 
 export interface KubeRestOptions {
   /**
@@ -198,6 +198,6 @@ export function isRetryable(error: unknown): boolean {
 }
 
 /** AbortSignal.timeout's reason, which fetch rejects with. */
-export function isTimeout(error: unknown): boolean {
+function isTimeout(error: unknown): boolean {
   return error instanceof Error && error.name === "TimeoutError";
 }

@@ -42,7 +42,7 @@ import { collectionPath } from "./paths.ts";
 import type { KubeRest } from "./rest.ts";
 import { type CachedObject, ResourceWatch, type WatchEventType } from "./watch.ts";
 
-export type SourceName =
+type SourceName =
   | "workloads"
   | "daemonSets"
   | "pods"

@@ -26,7 +26,7 @@ import { NotLeaderError } from "./write-fence.ts";
 export const STATUS_ANNOTATION = "prepull.dev/status";
 export const PULL_FAILED_REASON = "PrepullImagePullFailed";
 /** Warning Event for what prepull narrowed or refused on a workload's behalf (status notes). */
-export const RESTRICTED_REASON = "PrepullRestricted";
+const RESTRICTED_REASON = "PrepullRestricted";
 /** The pre-pull pod's init container (the sleeper's installer) fails: nothing on that node is pulled. */
 export const SLEEPER_FAILED_REASON = "PrepullPodFailed";
 /**

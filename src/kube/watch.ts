@@ -39,9 +39,9 @@ export interface ResourceWatchOptions {
 }
 
 /** client-go's pager default: a page stays a few MiB even for large objects. */
-export const LIST_PAGE_SIZE = 500;
+const LIST_PAGE_SIZE = 500;
 
-export function isCachedObject(value: unknown): value is CachedObject {
+function isCachedObject(value: unknown): value is CachedObject {
   return isJsonObject(value) && isJsonObject(value.metadata) && typeof value.metadata.name === "string";
 }
 

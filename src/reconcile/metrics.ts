@@ -22,7 +22,7 @@ export interface ReconcilerMetrics {
  * shown to whoever reads /metrics; else 12 hex digits of its sha256, which names no registry or
  * project yet lets an operator match a known image (`echo -n <image> | sha256sum`).
  */
-export function imageLabel(image: string, imageNames: boolean): string {
+function imageLabel(image: string, imageNames: boolean): string {
   return imageNames ? image : sha256Hex(image).slice(0, 12);
 }
 

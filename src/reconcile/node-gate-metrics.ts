@@ -1,7 +1,7 @@
 // The node gate's Prometheus metrics, on the Registry passed in.
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 
-export type GateOutcome = "ready" | "deadline";
+type GateOutcome = "ready" | "deadline";
 
 export interface NodeGateMetrics {
   releases: Counter<"outcome">;

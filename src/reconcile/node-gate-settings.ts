@@ -7,7 +7,7 @@ import type { Config } from "../config.ts";
 import type { GateSettings } from "../core/node-gate.ts";
 import type { LeaderElectionTimings, ReconcilerSettings } from "./settings.ts";
 
-export const NODE_GATE_LEASE_NAME = "prepull-node-gate";
+const NODE_GATE_LEASE_NAME = "prepull-node-gate";
 
 export interface NodeGateSettings {
   gate: GateSettings;
@@ -18,7 +18,7 @@ export interface NodeGateSettings {
   leaderElection: LeaderElectionTimings;
 }
 
-export function gateSettingsFrom(config: Config): GateSettings {
+function gateSettingsFrom(config: Config): GateSettings {
   return {
     taintKey: config.nodeGateTaint,
     taintEffect: config.nodeGateTaintEffect,

@@ -32,7 +32,7 @@ export const GATE_DEADLINE_REASON = "PrepullNodeGateDeadline";
 const CHANGED_RETRY_MS = 1_000;
 
 /** What the gate reads: watch caches in production. */
-export interface NodeGateView {
+interface NodeGateView {
   /** Every cache holds a complete list. */
   listed(): boolean;
   node(name: string): JsonObject | undefined;
@@ -41,7 +41,7 @@ export interface NodeGateView {
 }
 
 /** What the gate writes. */
-export interface NodeGateWriter {
+interface NodeGateWriter {
   patchNode(name: string, operations: readonly JsonPatchOperation[]): Promise<NodePatchResult>;
   recordEvent(node: JsonObject, event: NodeEvent): Promise<void>;
 }
@@ -155,7 +155,7 @@ export class NodeGate {
 }
 
 /** A pre-pull pod as the gate sees it: which of its containers' images are on its node. */
-export function gatePodOf(object: JsonObject): GatePod | undefined {
+function gatePodOf(object: JsonObject): GatePod | undefined {
   const view = podViewOf(object);
   if (view === undefined) return undefined;
   const present = Object.entries(view.presence)

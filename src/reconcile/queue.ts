@@ -1,7 +1,7 @@
 import type { ReconcileHandoff, ReconcileRequest } from "../core/handoff.ts";
 
 /** How many hand-offs a RecordingQueue keeps: enough to inspect, bounded for a long-lived server. */
-export const RECORDING_QUEUE_LIMIT = 1000;
+const RECORDING_QUEUE_LIMIT = 1000;
 
 /**
  * A queue that only records what it was given. It stands in for the reconciler where none runs

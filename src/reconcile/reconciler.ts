@@ -11,7 +11,7 @@
 // on are deleted once (a deletecollection by prepull's labels, which needs no read access).
 
 import { type DaemonSetManifest, ownedLabels, type PrepullSettings } from "../core/daemonset.ts";
-import type { DesiredState, MirroredSecretPlan, TrackedWorkload } from "../core/desired-state.ts";
+import type { MirroredSecretPlan, TrackedWorkload } from "../core/desired-state.ts";
 import { desiredState, workloadId } from "../core/desired-state.ts";
 import { withNotes, withReason } from "../core/notes.ts";
 import type { OptInReason } from "../core/opt-in.ts";
@@ -39,7 +39,7 @@ import type { ReconcilerMetrics } from "./metrics.ts";
 import type { ReconcilerSettings } from "./settings.ts";
 
 /** The Secret types the kubelet reads registry credentials from; nothing else is mirrored. */
-export const PULL_SECRET_TYPES: ReadonlySet<string> = new Set([
+const PULL_SECRET_TYPES: ReadonlySet<string> = new Set([
   "kubernetes.io/dockerconfigjson",
   "kubernetes.io/dockercfg",
 ]);
@@ -64,7 +64,7 @@ export interface ReconcileSources {
 }
 
 /** The Pod Security label the release namespace should carry, and its value. */
-export const POD_SECURITY_ENFORCE = "pod-security.kubernetes.io/enforce";
+const POD_SECURITY_ENFORCE = "pod-security.kubernetes.io/enforce";
 
 export interface ReconcilerDeps {
   settings: ReconcilerSettings;
@@ -80,7 +80,6 @@ export interface ReconcilerDeps {
 export class Reconciler {
   readonly #deps: ReconcilerDeps;
   readonly #excluded: ReadonlySet<string>;
-  #last: DesiredState | undefined;
   /** With mirroring off: whether leftover mirrors have been deleted by this process. */
   #mirrorsCleared = false;
   /** Whether the release namespace's Pod Security label has been looked at. */
@@ -89,11 +88,6 @@ export class Reconciler {
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
     this.#excluded = excludedNamespaces(deps.settings.prepull.namespace, deps.settings.excludedNamespaces);
-  }
-
-  /** The desired state of the latest run, for tests and diagnostics. */
-  lastDesired(): DesiredState | undefined {
-    return this.#last;
   }
 
   async run(): Promise<void> {
@@ -144,7 +138,6 @@ export class Reconciler {
       reasons.set(workloadId(workload.key), workload.reason);
     }
     const desired = desiredState({ workloads: tracked, settings: settings.prepull });
-    this.#last = desired;
     metrics.trackedWorkloads.set(tracked.length);
     metrics.desiredDaemonSets.set(desired.daemonSets.length);
 

@@ -3,7 +3,6 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
 import { ownedLabels } from "../core/daemonset.ts";
-import type { DesiredState } from "../core/desired-state.ts";
 import type { ReconcileHandoff } from "../core/handoff.ts";
 import { excludedNamespaces } from "../core/tracked.ts";
 import { OwnedObjectApplier, type WriteOp } from "../kube/apply.ts";
@@ -33,8 +32,6 @@ export interface RunningReconciler {
   /** Every watch has delivered its first complete list. */
   ready(): boolean;
   isLeader(): boolean;
-  /** The desired state of the latest reconcile, for diagnostics and tests. */
-  lastDesired(): DesiredState | undefined;
   /** Stops reconciling (waits for a run in progress), releases the lease, closes the watches. */
   stop(): Promise<void>;
 }
@@ -177,7 +174,6 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
     queue: coalescing,
     ready: () => sources.listed(),
     isLeader,
-    lastDesired: () => reconciler.lastDesired(),
     async stop() {
       clearInterval(resync);
       if (laterTimer !== undefined) clearTimeout(laterTimer);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Placement } from "../../src/core/placement.ts";
-import { canonicalPlacement, isEmptyPlacement, placementKey, placementOf } from "../../src/core/placement.ts";
+import { canonicalPlacement, placementKey, placementOf } from "../../src/core/placement.ts";
 import type { JsonObject } from "../../src/core/workload.ts";
 
 const gpuToleration = { key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" };
@@ -259,17 +259,24 @@ describe("placementOf: canonical values", () => {
     expect(placementKey(messy)).toBe(placementKey(clean));
   });
 
+  const empty = { nodeSelector: {}, nodeSelectorTerms: [], tolerations: [] };
   it.each([
-    { spec: {}, empty: true },
+    { spec: {}, placement: empty },
     {
       spec: {
         tolerations: [{ key: "node.kubernetes.io/unreachable", operator: "Exists", effect: "NoExecute" }],
       },
-      empty: true,
+      placement: empty,
     },
-    { spec: { nodeSelector: { a: "b" } }, empty: false },
-    { spec: { tolerations: [gpuToleration] }, empty: false },
-  ])("isEmptyPlacement($spec) = $empty", ({ spec, empty }) => {
-    expect(isEmptyPlacement(placementOf(spec))).toBe(empty);
+    { spec: { nodeSelector: { a: "b" } }, placement: { ...empty, nodeSelector: { a: "b" } } },
+    {
+      spec: { tolerations: [gpuToleration] },
+      placement: {
+        ...empty,
+        tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", value: "", effect: "NoSchedule" }],
+      },
+    },
+  ])("the canonical placement of $spec", ({ spec, placement }) => {
+    expect(canonicalPlacement(placementOf(spec))).toEqual(placement);
   });
 });

@@ -11,13 +11,13 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "./kube-bin.ts";
 
-export const CERT_MANAGER_VERSION = "v1.21.2";
-export const PROMETHEUS_OPERATOR_VERSION = "v0.85.0";
+const CERT_MANAGER_VERSION = "v1.21.2";
+const PROMETHEUS_OPERATOR_VERSION = "v0.85.0";
 
 const liteSource = join(repoRoot, "test/support/cert-manager-lite");
 
 /** Downloads (once) a module through the Go module proxy and returns its directory. */
-export function goModuleDir(module: string, version: string): string {
+function goModuleDir(module: string, version: string): string {
   const json = execFileSync("go", ["mod", "download", "-json", `${module}@${version}`], {
     encoding: "utf8",
     // Outside any module, so the repository's Go modules are not consulted.

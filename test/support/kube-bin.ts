@@ -15,7 +15,7 @@ let cached: string | undefined;
  * goes to stderr, which is passed through so a cold build shows what it is doing.
  * PREPULL_KUBE_BIN_DIR, when set, is used instead.
  */
-export function kubeBinDir(): string {
+function kubeBinDir(): string {
   if (cached !== undefined) return cached;
   // An escape hatch for binaries built elsewhere; the directory name must keep the script's form.
   const override = process.env.PREPULL_KUBE_BIN_DIR;

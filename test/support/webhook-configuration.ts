@@ -11,7 +11,7 @@ import settings from "../../charts/prepull/files/webhook.json" with { type: "jso
 export const webhookSettings = settings;
 
 /** Where the apiserver reaches prepull: a URL (tests on loopback) or an in-cluster Service (the chart). */
-export type WebhookEndpoint =
+type WebhookEndpoint =
   | { baseUrl: string; caBundle: string }
   | { service: { namespace: string; name: string; port?: number }; caBundle?: string };
 
@@ -26,7 +26,7 @@ export interface WebhookConfigurationRequest {
 }
 
 /** The namespaces the webhook never sees: the always-excluded ones, the release's, the user's. */
-export function excludedNamespaces(releaseNamespace: string, extra: readonly string[] = []): string[] {
+function excludedNamespaces(releaseNamespace: string, extra: readonly string[] = []): string[] {
   return [...new Set([...settings.alwaysExcludedNamespaces, releaseNamespace, ...extra])];
 }
 

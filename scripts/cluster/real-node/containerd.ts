@@ -12,7 +12,7 @@ import { REGISTRY_HOST, type RealNodeLayout, SLEEPER_IMAGE } from "./layout.ts";
  * The pod sandbox image is prepull's sleeper image: prepull-sleep sleeps until SIGTERM, all a
  * pause container does. Pinned, so the kubelet never collects it.
  */
-export const PAUSE_IMAGE = SLEEPER_IMAGE;
+const PAUSE_IMAGE = SLEEPER_IMAGE;
 
 export function containerdConfig(layout: RealNodeLayout): string {
   const q = (value: string) => JSON.stringify(value);

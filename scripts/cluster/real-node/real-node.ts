@@ -33,15 +33,15 @@ import { leftovers, removeAllPods, removeBridge, removeCgroups, unmountAll } fro
 const execFileAsync = promisify(execFile);
 
 /** The real node's processes, in start order (stop order is the reverse). */
-export const REAL_NODE_PROCESSES = [
+const REAL_NODE_PROCESSES = [
   "registry",
   "registry-throttle",
   "apiserver-forward",
   "containerd",
   "kubelet",
 ] as const;
-export const THROTTLE_PROXY = join(REPO_ROOT, "scripts", "cluster", "real-node", "throttle-proxy.ts");
-export const APISERVER_FORWARD = join(REPO_ROOT, "scripts", "cluster", "real-node", "apiserver-forward.ts");
+const THROTTLE_PROXY = join(REPO_ROOT, "scripts", "cluster", "real-node", "throttle-proxy.ts");
+const APISERVER_FORWARD = join(REPO_ROOT, "scripts", "cluster", "real-node", "apiserver-forward.ts");
 
 /**
  * How fast the node pulls from the registry: PREPULL_REGISTRY_MBPS (megabytes per second), 100 by

@@ -6,7 +6,7 @@ import { createServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { type ServingTls, throwawayServingTls } from "./tls.ts";
 
-export interface CapturedReview {
+interface CapturedReview {
   request?: {
     uid?: string;
     name?: string;

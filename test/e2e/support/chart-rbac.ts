@@ -114,7 +114,7 @@ function ignoreNotFound(error: unknown): void {
 }
 
 /** The admin kubeconfig's cluster, with a user that has nothing but the bearer token. */
-export function asToken(admin: KubeConfig, token: string): KubeConfig {
+function asToken(admin: KubeConfig, token: string): KubeConfig {
   const cluster = admin.getCurrentCluster();
   if (cluster === null) throw new Error("the admin kubeconfig has no current cluster");
   const kubeConfig = new KubeConfig();

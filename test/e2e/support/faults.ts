@@ -23,7 +23,7 @@ import { createKubeRest, type KubeRest } from "../../../src/kube/rest.ts";
 import { adminClients } from "./cluster.ts";
 
 export const FAULT_LEASE_SECONDS = 6;
-export const LEASE_NAME = "prepull-reconciler";
+const LEASE_NAME = "prepull-reconciler";
 
 export function planePaths(): ClusterPaths {
   return clusterPaths();

@@ -17,7 +17,7 @@ function parseLabels(text: string): Record<string, string> {
   return labels;
 }
 
-export function parseSamples(exposition: string): Sample[] {
+function parseSamples(exposition: string): Sample[] {
   const samples: Sample[] = [];
   for (const line of exposition.split("\n")) {
     if (line === "" || line.startsWith("#")) continue;

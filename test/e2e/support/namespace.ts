@@ -6,7 +6,7 @@ import { onTestFinished } from "vitest";
 import { isApiStatus } from "../../../scripts/cluster/kube-client.ts";
 import { adminClients } from "./cluster.ts";
 
-export const E2E_LABEL = "prepull.dev/e2e";
+const E2E_LABEL = "prepull.dev/e2e";
 
 /** Creates `<prefix>-<random>`; pair with deleteNamespace (withNamespace does both for a test). */
 export async function createNamespace(prefix = "e2e"): Promise<string> {

@@ -98,7 +98,7 @@ export function hasTaint(node: V1Node, taint: { key: string; effect: string } = 
   return (node.spec?.taints ?? []).some((t) => t.key === taint.key && t.effect === taint.effect);
 }
 
-export function isNodeReady(node: V1Node): boolean {
+function isNodeReady(node: V1Node): boolean {
   return node.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 }
 
@@ -130,7 +130,7 @@ export function isPodFor(pod: V1Pod, nodeName: string): boolean {
   );
 }
 
-export function condition(
+function condition(
   pod: V1Pod,
   type: string,
 ): { status?: string; reason?: string; message?: string; lastTransitionTime?: Date } | undefined {

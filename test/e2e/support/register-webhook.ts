@@ -10,7 +10,7 @@ import { adminClients } from "./cluster.ts";
 import { deployment } from "./workloads.ts";
 
 /** What the apiserver is pointed at: prepull (startPrepull) or the fixture capture server. */
-export interface WebhookTarget {
+interface WebhookTarget {
   /** https://127.0.0.1:<port>, without the webhook path. */
   baseUrl: string;
   caBundle: string;
@@ -43,7 +43,7 @@ export interface WebhookRegistration {
   remove(): Promise<void>;
 }
 
-export function testWebhookConfiguration(
+function testWebhookConfiguration(
   options: WebhookRegistrationOptions,
   name: string,
 ): V1MutatingWebhookConfiguration {

@@ -8,11 +8,13 @@
 //
 // Publishing is decoupled from the reconcile run: publish() hands over the latest report and
 // returns; one writer loop drains it, always writing the newest report only. So hundreds of status
-// patches never hold up the next reconcile's DaemonSet writes.
+// patches never hold up the next reconcile's DaemonSet writes. What publish() returns settles when
+// the loop is done, with when the writer wants another reconcile (the reconcile's background
+// result, see reconcile/trigger.ts).
 //
 // Rate limit: during a rollout on many nodes the ready count changes every second; each workload's
-// annotation is written at most once per minInterval, and a suppressed change is written later
-// through requestLater (which schedules another reconcile).
+// annotation is written at most once per minInterval, and a suppressed change is written by a
+// later reconcile, which the publication's result asks for.
 import { randomBytes } from "node:crypto";
 import { workloadId } from "../core/desired-state.ts";
 import type { WorkloadStatus } from "../core/status.ts";
@@ -44,8 +46,6 @@ export interface StatusWriterOptions {
   /** Reported as the Event source's host, so an operator can tell which replica wrote it. */
   identity: string;
   minIntervalMs: number;
-  /** Ask for another run in `ms` (to write a rate-limited change). */
-  requestLater: (ms: number) => void;
   onStatusWrite?: () => void;
   onEvent?: (reason: string) => void;
   now?: () => number;
@@ -57,6 +57,11 @@ export interface StatusSnapshot {
   live: ReadonlyMap<string, JsonObject>;
   /** Workloads no longer tracked, whose stale annotation is removed. */
   untracked: readonly { key: WorkloadKey; object: JsonObject }[];
+}
+
+/** When the writer wants another reconcile: this long from now; never when unset. */
+export interface PublicationResult {
+  requeueAfterMs?: number;
 }
 
 /** After a failed publication, the next attempt waits this long (unless a reconcile comes first)... */
@@ -75,19 +80,24 @@ export class StatusWriter {
 
   #pending: { snapshot: StatusSnapshot; canWrite: () => boolean } | undefined;
   #failedPublications = 0;
-  #draining: Promise<void> | undefined;
+  #draining: Promise<PublicationResult> | undefined;
 
   constructor(options: StatusWriterOptions) {
     this.#options = options;
     this.#now = options.now ?? (() => performance.now());
   }
 
-  /** Hands over the latest status; written in the background, superseding any not yet written. */
-  publish(snapshot: StatusSnapshot, canWrite: () => boolean): void {
+  /**
+   * Hands over the latest status; written in the background, superseding any not yet written.
+   * Settles (never rejects) when everything handed over is written or has failed, with when to
+   * reconcile again: for a rate-limited change, or to retry a failed publication.
+   */
+  publish(snapshot: StatusSnapshot, canWrite: () => boolean): Promise<PublicationResult> {
     this.#pending = { snapshot, canWrite };
     this.#draining ??= this.#drain().finally(() => {
       this.#draining = undefined;
     });
+    return this.#draining;
   }
 
   /** Drops what is not yet written and waits for the write in progress. */
@@ -96,24 +106,19 @@ export class StatusWriter {
     await this.#draining;
   }
 
-  async #drain(): Promise<void> {
+  /** The result is the last publication's: a newer one supersedes what an older one wanted. */
+  async #drain(): Promise<PublicationResult> {
+    let result: PublicationResult = {};
     for (let next = this.#pending; next !== undefined; next = this.#pending) {
       this.#pending = undefined;
       const { snapshot, canWrite } = next;
       // Both halves always run: a status patch that is refused (an admission policy, a quota)
       // must not keep stale annotations of other workloads from being cleared.
-      const failures: unknown[] = [];
-      for (const step of [
-        () => this.write(snapshot.statuses, snapshot.live, canWrite),
-        () => this.clear(snapshot.untracked, canWrite),
-      ]) {
-        try {
-          await step();
-        } catch (error) {
-          failures.push(error);
-        }
-      }
-      if (failures.length === 0) {
+      const written = await this.#write(snapshot.statuses, snapshot.live, canWrite);
+      const cleared = await this.#clear(snapshot.untracked, canWrite);
+      const failedSteps = (written.failures.length > 0 ? 1 : 0) + (cleared.length > 0 ? 1 : 0);
+      result = written.waitMs === undefined ? {} : { requeueAfterMs: written.waitMs };
+      if (failedSteps === 0) {
         this.#failedPublications = 0;
         continue;
       }
@@ -124,22 +129,34 @@ export class StatusWriter {
       // Counts only: each write's error was logged where it failed, and with ten thousand
       // workloads an aggregate of every error (stacks included) is megabytes per line.
       this.#options.logger.warn(
-        { failedSteps: failures.length, retryInMs, consecutiveFailures: this.#failedPublications },
+        { failedSteps, retryInMs, consecutiveFailures: this.#failedPublications },
         "status publication incomplete",
       );
-      this.#options.requestLater(retryInMs);
+      result = { requeueAfterMs: Math.min(retryInMs, written.waitMs ?? Number.POSITIVE_INFINITY) };
     }
+    return result;
   }
 
   /**
-   * `live` maps workload ids to the watched objects. Throws one error listing every failed write
-   * after attempting all (a workload deleted meanwhile is not a failure).
+   * `live` maps workload ids to the watched objects. Returns the ms until a rate-limited change
+   * may be written (undefined when none waits). Throws one error listing every failed write after
+   * attempting all (a workload deleted meanwhile is not a failure).
    */
   async write(
     statuses: readonly WorkloadStatus[],
     live: ReadonlyMap<string, JsonObject>,
     canWrite: () => boolean,
-  ): Promise<void> {
+  ): Promise<number | undefined> {
+    const { waitMs, failures } = await this.#write(statuses, live, canWrite);
+    if (failures.length > 0) throw new AggregateError(failures, `${failures.length} status write(s) failed`);
+    return waitMs;
+  }
+
+  async #write(
+    statuses: readonly WorkloadStatus[],
+    live: ReadonlyMap<string, JsonObject>,
+    canWrite: () => boolean,
+  ): Promise<{ waitMs: number | undefined; failures: unknown[] }> {
     const failures: unknown[] = [];
     let soonest = Number.POSITIVE_INFINITY;
     const seen = new Set<string>(statuses.map((status) => status.id));
@@ -162,15 +179,14 @@ export class StatusWriter {
     for (const id of this.#reported.keys()) if (!seen.has(id)) this.#reported.delete(id);
     for (const id of this.#reportedNotes.keys()) if (!seen.has(id)) this.#reportedNotes.delete(id);
     for (const id of this.#lastWrite.keys()) if (!seen.has(id)) this.#lastWrite.delete(id);
-    if (Number.isFinite(soonest)) this.#options.requestLater(soonest);
-    if (failures.length > 0) throw new AggregateError(failures, `${failures.length} status write(s) failed`);
+    return { waitMs: Number.isFinite(soonest) ? soonest : undefined, failures };
   }
 
-  /** Removes the annotation from workloads prepull no longer tracks (un-annotated ones). */
-  async clear(
+  /** Removes the annotation from workloads prepull no longer tracks; the failed clean-ups, each logged. */
+  async #clear(
     untracked: readonly { key: WorkloadKey; object: JsonObject }[],
     canWrite: () => boolean,
-  ): Promise<void> {
+  ): Promise<unknown[]> {
     const failures: unknown[] = [];
     for (const { key, object } of untracked) {
       if (annotationOf(object) === undefined || !canWrite()) continue;
@@ -189,8 +205,7 @@ export class StatusWriter {
         );
       }
     }
-    if (failures.length > 0)
-      throw new AggregateError(failures, `${failures.length} status clean-up(s) failed`);
+    return failures;
   }
 
   /** Writes the annotation if it changed and the interval allows; else the ms to wait (0: nothing to do). */

@@ -37,6 +37,7 @@ import type { StatusWriter } from "../kube/status-writer.ts";
 import type { Logger } from "../log.ts";
 import type { ReconcilerMetrics } from "./metrics.ts";
 import type { ReconcilerSettings } from "./settings.ts";
+import type { ReconcileResult } from "./trigger.ts";
 
 /** The Secret types the kubelet reads registry credentials from; nothing else is mirrored. */
 const PULL_SECRET_TYPES: ReadonlySet<string> = new Set([
@@ -90,18 +91,20 @@ export class Reconciler {
     this.#excluded = excludedNamespaces(deps.settings.prepull.namespace, deps.settings.excludedNamespaces);
   }
 
-  async run(): Promise<void> {
+  /** Runs once; what it returns says when to run again (see trigger.ts). */
+  async run(): Promise<ReconcileResult> {
     const { sources, metrics, isLeader } = this.#deps;
     if (!sources.listed()) {
       // Each cache's first list triggers another run.
       metrics.runs.inc({ result: "not_synced" });
-      return;
+      return {};
     }
     if (!this.#podSecurityChecked) this.#checkPodSecurity(sources);
     const end = metrics.duration.startTimer();
     try {
-      await this.#reconcile(sources, isLeader);
+      const result = await this.#reconcile(sources, isLeader);
       metrics.runs.inc({ result: "ok" });
+      return result;
     } catch (error) {
       metrics.runs.inc({ result: "error" });
       throw error;
@@ -110,7 +113,7 @@ export class Reconciler {
     }
   }
 
-  async #reconcile(sources: ReconcileSources, isLeader: () => boolean): Promise<void> {
+  async #reconcile(sources: ReconcileSources, isLeader: () => boolean): Promise<ReconcileResult> {
     const { settings, applier, statusWriter, metrics, logger } = this.#deps;
     const started = performance.now();
     const phases: Record<string, number> = {};
@@ -193,13 +196,17 @@ export class Reconciler {
     const statuses = report.workloads.map((status) =>
       withReason(withNotes(status, notes.get(status.id)), reasons.get(status.id)),
     );
-    if (isLeader()) statusWriter.publish({ statuses, live, untracked }, isLeader);
+    // Its result (a rate-limited change, a retry) asks for the next run when the writing is done.
+    const publication = isLeader()
+      ? statusWriter.publish({ statuses, live, untracked }, isLeader)
+      : undefined;
     lap("status");
     logger.debug(
       { ms: phases, tracked: tracked.length, daemonSets: desired.daemonSets.length },
       "reconciled",
     );
     if (failures.length > 0) throw new AggregateError(failures, "reconcile failed");
+    return publication === undefined ? {} : { background: publication };
   }
 
   /**

@@ -17,7 +17,7 @@ import type { Logger } from "../log.ts";
 import { createReconcilerMetrics } from "./metrics.ts";
 import { Reconciler } from "./reconciler.ts";
 import type { ReconcilerSettings } from "./settings.ts";
-import { CoalescingQueue } from "./work-queue.ts";
+import { ReconcileTrigger } from "./trigger.ts";
 
 export interface StartReconcilerOptions {
   kubeConfig: KubeConfig;
@@ -61,8 +61,8 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
   metrics.leader.set(0);
 
   // Declared before use in callbacks; assigned right below.
-  let queue: CoalescingQueue | undefined;
-  const trigger = (urgency: "urgent" | "lazy" = "urgent") => queue?.trigger(urgency);
+  let runs: ReconcileTrigger | undefined;
+  const trigger = (urgency: "urgent" | "lazy" = "urgent") => runs?.trigger(urgency);
 
   const elector = new LeaderElector({
     rest: leaseRest,
@@ -103,26 +103,11 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
       (kind === "DaemonSet" ? metrics.daemonSetWrites : metrics.secretWrites).inc({ op }),
   });
 
-  let laterTimer: NodeJS.Timeout | undefined;
-  let laterAt = Number.POSITIVE_INFINITY;
-  const requestLater = (ms: number) => {
-    const at = performance.now() + ms;
-    if (laterTimer !== undefined && laterAt <= at) return;
-    if (laterTimer !== undefined) clearTimeout(laterTimer);
-    laterAt = at;
-    laterTimer = setTimeout(() => {
-      laterTimer = undefined;
-      laterAt = Number.POSITIVE_INFINITY;
-      trigger("lazy");
-    }, ms);
-  };
-
   const statusWriter = new StatusWriter({
     rest,
     logger,
     identity: settings.leaderElection.identity,
     minIntervalMs: settings.statusMinIntervalSeconds * 1000,
-    requestLater,
     onStatusWrite: () => metrics.statusWrites.inc(),
     onEvent: (reason) => metrics.events.inc({ reason }),
   });
@@ -152,14 +137,14 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
     metrics,
     logger,
   });
-  const coalescing = new CoalescingQueue({
+  const reconcileTrigger = new ReconcileTrigger({
     run: () => reconciler.run(),
     debounceMs: settings.debounceMs,
     maxDelayMs: settings.maxDelayMs,
     onError: (error, failures) =>
       logger.error({ err: error, failures }, "reconcile failed; retrying with backoff"),
   });
-  queue = coalescing;
+  runs = reconcileTrigger;
 
   sources.start();
   elector.start();
@@ -171,13 +156,12 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
   );
 
   return {
-    queue: coalescing,
+    queue: reconcileTrigger,
     ready: () => sources.listed(),
     isLeader,
     async stop() {
       clearInterval(resync);
-      if (laterTimer !== undefined) clearTimeout(laterTimer);
-      await coalescing.stop();
+      await reconcileTrigger.stop();
       await statusWriter.stop();
       await elector.stop();
       await Promise.all([sources.stop(), leaseWatch.stop()]);

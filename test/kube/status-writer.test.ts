@@ -48,19 +48,17 @@ describe("StatusWriter rate limit", () => {
   it("asks for a later run for a rate-limited change even when another workload needs nothing", async () => {
     let now = 0;
     const patched: string[] = [];
-    const later: number[] = [];
     const writer = new StatusWriter({
       rest: fakeRest(patched),
       logger: createLogger("silent"),
       identity: "test",
       minIntervalMs: 5_000,
-      requestLater: (ms) => later.push(ms),
       now: () => now,
     });
     const canWrite = () => true;
 
     // First report: "a" is written; "b" already carries its status.
-    await writer.write(
+    const first = await writer.write(
       [status("a", "0/0 nodes ready"), status("b", "2/2 nodes ready")],
       new Map([
         ["Deployment/apps/a", object(undefined)],
@@ -69,11 +67,11 @@ describe("StatusWriter rate limit", () => {
       canWrite,
     );
     expect(patched).toEqual(["a"]);
-    expect(later).toEqual([]);
+    expect(first).toBeUndefined();
 
     // A second later "a" is ready: too soon to write again, so a later run must be requested.
     now = 1_000;
-    await writer.write(
+    const second = await writer.write(
       [status("a", "3/3 nodes ready"), status("b", "2/2 nodes ready")],
       new Map([
         ["Deployment/apps/a", object("0/0 nodes ready")],
@@ -82,11 +80,11 @@ describe("StatusWriter rate limit", () => {
       canWrite,
     );
     expect(patched).toEqual(["a"]);
-    expect(later).toEqual([4_000]);
+    expect(second).toBe(4_000);
 
     // That run writes it.
     now = 5_000;
-    await writer.write(
+    const third = await writer.write(
       [status("a", "3/3 nodes ready"), status("b", "2/2 nodes ready")],
       new Map([
         ["Deployment/apps/a", object("0/0 nodes ready")],
@@ -95,7 +93,7 @@ describe("StatusWriter rate limit", () => {
       canWrite,
     );
     expect(patched).toEqual(["a", "a"]);
-    expect(later).toEqual([4_000]);
+    expect(third).toBeUndefined();
   });
 });
 
@@ -115,7 +113,6 @@ describe("StatusWriter notes", () => {
       logger: createLogger("silent"),
       identity: "test",
       minIntervalMs: 0,
-      requestLater: () => {},
     });
     const note = "toleration of every taint dropped: prepull tolerates named taints only";
     const withNote = (notes: string[]): WorkloadStatus => ({ ...status("a", "0/0 nodes ready"), notes });
@@ -155,13 +152,12 @@ function recordingRest(refuse: ReadonlySet<string>) {
   return { rest, patches, events };
 }
 
-function writerWith(rest: KubeRest, later: number[]): StatusWriter {
+function writerWith(rest: KubeRest): StatusWriter {
   return new StatusWriter({
     rest,
     logger: createLogger("silent"),
     identity: "test",
     minIntervalMs: 0,
-    requestLater: (ms) => later.push(ms),
     now: () => 0,
   });
 }
@@ -169,8 +165,7 @@ function writerWith(rest: KubeRest, later: number[]): StatusWriter {
 describe("StatusWriter publication", () => {
   it("clears stale annotations even when another workload's status patch is refused, and backs off", async () => {
     const { rest, patches } = recordingRest(new Set(["rejected"]));
-    const later: number[] = [];
-    const writer = writerWith(rest, later);
+    const writer = writerWith(rest);
     const snapshot = {
       statuses: [status("rejected", "1/3 nodes ready")],
       live: new Map([["Deployment/apps/rejected", object(undefined)]]),
@@ -181,21 +176,20 @@ describe("StatusWriter publication", () => {
         },
       ],
     };
-    writer.publish(snapshot, () => true);
-    await writer.stop();
+    const first = await writer.publish(snapshot, () => true);
     expect(patches).toEqual([
       { name: "gone", patch: { metadata: { annotations: { [STATUS_ANNOTATION]: null } } } },
     ]);
-    expect(later).toEqual([5_000]);
+    expect(first).toEqual({ requeueAfterMs: 5_000 });
     // Still refused: the retry waits twice as long.
-    writer.publish({ ...snapshot, untracked: [] }, () => true);
-    await writer.stop();
-    expect(later).toEqual([5_000, 10_000]);
+    expect(await writer.publish({ ...snapshot, untracked: [] }, () => true)).toEqual({
+      requeueAfterMs: 10_000,
+    });
   });
 
   it("reports a pre-pull pod whose init container fails in an Event, once until it recovers", async () => {
     const { rest, events } = recordingRest(new Set());
-    const writer = writerWith(rest, []);
+    const writer = writerWith(rest);
     const failing: WorkloadStatus = {
       ...status("web", "0/3 nodes ready; pre-pull pod cannot start on 3 nodes: install-sleeper OOMKilled"),
       eligibleNodes: 3,

@@ -155,7 +155,6 @@ describe("Reconciler with mirrored pull secrets", () => {
       logger,
       identity: "test",
       minIntervalMs: 0,
-      requestLater: () => {},
     });
     const reconciler = new Reconciler({
       settings,

@@ -1,56 +1,21 @@
 import { describe, expect, it } from "vitest";
-import type { Clock } from "../../src/clock.ts";
 import type { ReconcileRequest } from "../../src/core/handoff.ts";
-import { CoalescingQueue } from "../../src/reconcile/work-queue.ts";
-
-/** A clock whose time only moves when the test says so. */
-class FakeClock implements Clock {
-  time = 0;
-  #timers: { at: number; fn: () => void; live: boolean }[] = [];
-
-  now(): number {
-    return this.time;
-  }
-
-  schedule(fn: () => void, ms: number): () => void {
-    const timer = { at: this.time + ms, fn, live: true };
-    this.#timers.push(timer);
-    return () => {
-      timer.live = false;
-    };
-  }
-
-  /** Moves time forward in 1 ms steps, firing due timers and letting promises settle. */
-  async advance(ms: number): Promise<void> {
-    const end = this.time + ms;
-    while (this.time < end) {
-      this.time++;
-      await this.#fireDue();
-    }
-  }
-
-  async #fireDue(): Promise<void> {
-    for (;;) {
-      const due = this.#timers.find((t) => t.live && t.at <= this.time);
-      if (due === undefined) break;
-      due.live = false;
-      due.fn();
-      // Let resolved runs reach their handlers, which may schedule more timers due now.
-      for (let i = 0; i < 10; i++) await Promise.resolve();
-    }
-    this.#timers = this.#timers.filter((t) => t.live);
-  }
-}
+import { type ReconcileResult, ReconcileTrigger } from "../../src/reconcile/trigger.ts";
+import { FakeClock } from "../support/fake-clock.ts";
 
 const request: ReconcileRequest = { kind: "Deployment", namespace: "ns", name: "web", operation: "CREATE" };
 
-function setup(runMs = 0, fail: () => boolean = () => false) {
+function setup(
+  runMs = 0,
+  fail: () => boolean = () => false,
+  result: (clock: FakeClock) => ReconcileResult = () => ({}),
+) {
   const clock = new FakeClock();
   const starts: number[] = [];
   let concurrent = 0;
   let maxConcurrent = 0;
   const errors: number[] = [];
-  const queue = new CoalescingQueue({
+  const queue = new ReconcileTrigger({
     debounceMs: 200,
     maxDelayMs: 1000,
     clock,
@@ -65,12 +30,13 @@ function setup(runMs = 0, fail: () => boolean = () => false) {
       if (runMs > 0) await new Promise<void>((resolve) => clock.schedule(resolve, runMs));
       concurrent--;
       if (fail()) throw new Error("api down");
+      return result(clock);
     },
   });
   return { clock, queue, starts, errors, maxConcurrent: () => maxConcurrent };
 }
 
-describe("CoalescingQueue", () => {
+describe("ReconcileTrigger", () => {
   it("runs once after the debounce for a single request", async () => {
     const { clock, queue, starts } = setup();
     queue.enqueue(request);
@@ -161,5 +127,114 @@ describe("CoalescingQueue", () => {
     await stopped;
     await clock.advance(1000);
     expect(starts).toEqual([200]);
+  });
+});
+
+/** The results of successive runs, in order; {} once the list is used up. */
+function results(...list: ((clock: FakeClock) => ReconcileResult)[]): (clock: FakeClock) => ReconcileResult {
+  return (clock) => list.shift()?.(clock) ?? {};
+}
+
+/** Background work that settles `afterMs` after the run returned, asking for a run `requeueAfterMs` later. */
+function background(
+  clock: FakeClock,
+  afterMs: number,
+  requeueAfterMs: number,
+): Promise<{ requeueAfterMs: number }> {
+  return new Promise((resolve) => clock.schedule(() => resolve({ requeueAfterMs }), afterMs));
+}
+
+describe("ReconcileTrigger requeue: the run's result says when to run next", () => {
+  it("runs again when a result asks, and stops when the next result does not", async () => {
+    const { clock, queue, starts } = setup(
+      0,
+      undefined,
+      results(() => ({ requeueAfterMs: 3000 })),
+    );
+    queue.trigger();
+    await clock.advance(10_000);
+    expect(starts).toEqual([200, 3200]);
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it("the earliest requeue wins: a background result sooner than the run's own", async () => {
+    const { clock, queue, starts } = setup(
+      0,
+      undefined,
+      results((c) => ({ requeueAfterMs: 5000, background: background(c, 300, 1000) })),
+    );
+    queue.trigger();
+    await clock.advance(10_000);
+    // The background settles at 500 and asks for 1500, before the run's own 5200.
+    expect(starts).toEqual([200, 1500]);
+  });
+
+  it("the earliest requeue wins: a background result later than the run's own does not delay it", async () => {
+    const { clock, queue, starts } = setup(
+      0,
+      undefined,
+      results((c) => ({ requeueAfterMs: 1000, background: background(c, 300, 5000) })),
+    );
+    queue.trigger();
+    await clock.advance(10_000);
+    expect(starts).toEqual([200, 1200]);
+  });
+
+  it("a mark before the requeue time runs at once, and that run's empty result drops the requeue", async () => {
+    const { clock, queue, starts } = setup(
+      0,
+      undefined,
+      results(() => ({ requeueAfterMs: 5000 })),
+    );
+    queue.trigger();
+    await clock.advance(1000);
+    queue.trigger();
+    await clock.advance(9000);
+    // The mark at 1000 runs after the debounce (1200), not at the requeue time (5200); nothing after.
+    expect(starts).toEqual([200, 1200]);
+  });
+
+  it("a mark before the requeue time runs at once, and that run's result sets the next requeue", async () => {
+    const { clock, queue, starts } = setup(
+      0,
+      undefined,
+      results(
+        () => ({ requeueAfterMs: 5000 }),
+        () => ({ requeueAfterMs: 8000 }),
+      ),
+    );
+    queue.trigger();
+    await clock.advance(1000);
+    queue.trigger();
+    await clock.advance(10_000);
+    expect(starts).toEqual([200, 1200, 9200]);
+  });
+
+  it("a requeue during a run's debounce runs at the earlier of the two", async () => {
+    const { clock, queue, starts } = setup(
+      0,
+      undefined,
+      results(() => ({ requeueAfterMs: 100 })),
+    );
+    queue.trigger();
+    await clock.advance(250);
+    queue.trigger("lazy");
+    await clock.advance(2000);
+    // Requeue at 300 comes before the lazy mark's maxDelay (250 + 1000).
+    expect(starts).toEqual([200, 300]);
+  });
+
+  it("stop cancels a pending requeue", async () => {
+    const { clock, queue, starts } = setup(
+      0,
+      undefined,
+      results(() => ({ requeueAfterMs: 1000 })),
+    );
+    queue.trigger();
+    await clock.advance(300);
+    await queue.stop();
+    await clock.advance(5000);
+    expect(starts).toEqual([200]);
+    expect(clock.pendingTimers()).toBe(0);
   });
 });

@@ -1,7 +1,7 @@
 // One structured JSON logger for the whole process, created by the composition root and handed
 // to fastify (as its loggerInstance) and to every adapter that logs.
 import { type DestinationStream, type Logger, pino } from "pino";
-import type { LogLevel } from "./config.ts";
+import type { LogLevel } from "./config-parsers.ts";
 
 export type { Logger };
 

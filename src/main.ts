@@ -4,7 +4,8 @@
 import { hostname } from "node:os";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Registry } from "prom-client";
-import { type Config, ConfigError, helpText, loadConfig, wantsHelp } from "./config.ts";
+import { type Config, helpText, loadConfig, wantsHelp } from "./config.ts";
+import { ConfigError } from "./config-parsers.ts";
 import { ownedLabels } from "./core/daemonset.ts";
 import { buildApp } from "./http/app.ts";
 import { buildMetricsApp, METRICS_PATH } from "./http/metrics-app.ts";

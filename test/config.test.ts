@@ -2,14 +2,8 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import {
-  ConfigError,
-  DEFAULT_SLEEPER_IMAGE,
-  helpText,
-  loadConfig,
-  SETTINGS,
-  settingsTable,
-} from "../src/config.ts";
+import { DEFAULT_SLEEPER_IMAGE, helpText, loadConfig, SETTINGS, settingsTable } from "../src/config.ts";
+import { ConfigError } from "../src/config-parsers.ts";
 import { spawnMain } from "./support/main-process.ts";
 import { makeTempDir } from "./support/temp-dir.ts";
 import { createCertificateAuthority, issueServingCertificate } from "./support/tls.ts";

@@ -30,11 +30,8 @@ import type { Logger } from "../log.ts";
 import { collectionPath, objectPath } from "./paths.ts";
 import { KubeApiError, type KubeRest } from "./rest.ts";
 
-export interface LeaderElectionSettings {
-  /** The Lease's namespace (the release namespace). */
-  namespace: string;
-  /** The Lease's name. */
-  name: string;
+/** How the elector times itself, and who it is; the same for every Lease it may hold. */
+export interface LeaseTimings {
   /** Unique per process: pod name (or hostname) plus pid. */
   identity: string;
   leaseDurationSeconds: number;
@@ -46,6 +43,13 @@ export interface LeaderElectionSettings {
   retryPeriodSeconds: number;
   /** Longest wait for one Lease request; at most leaseDuration − renewDeadline. */
   requestTimeoutSeconds: number;
+}
+
+export interface LeaderElectionSettings extends LeaseTimings {
+  /** The Lease's namespace (the release namespace). */
+  namespace: string;
+  /** The Lease's name. */
+  name: string;
 }
 
 export interface LeaderElectorOptions {

@@ -27,7 +27,7 @@ export class KubeApiError extends Error {
   }
 }
 
-type Query = Record<string, string | undefined>;
+export type Query = Record<string, string | undefined>;
 
 export const CONTENT_TYPE = {
   json: "application/json",

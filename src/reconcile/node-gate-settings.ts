@@ -7,7 +7,7 @@ import type { Config } from "../config.ts";
 import type { GateSettings } from "../core/node-gate.ts";
 import type { LeaderElectionTimings, ReconcilerSettings } from "./settings.ts";
 
-const NODE_GATE_LEASE_NAME = "prepull-node-gate";
+export const NODE_GATE_LEASE_NAME = "prepull-node-gate";
 
 export interface NodeGateSettings {
   gate: GateSettings;
@@ -18,7 +18,7 @@ export interface NodeGateSettings {
   leaderElection: LeaderElectionTimings;
 }
 
-function gateSettingsFrom(config: Config): GateSettings {
+export function gateSettingsFrom(config: Config): GateSettings {
   return {
     taintKey: config.nodeGateTaint,
     taintEffect: config.nodeGateTaintEffect,

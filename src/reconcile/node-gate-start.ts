@@ -103,19 +103,11 @@ export function startNodeGate(options: StartNodeGateOptions): RunningNodeGate {
 
   const metrics = createNodeGateMetrics(registry, () => gatedNodeNames().length);
   metrics.leader.set(0);
+  const { leaseName, ...timings } = settings.leaderElection;
   const elector = new LeaderElector({
     rest: leaseRest,
     logger,
-    settings: {
-      namespace: settings.namespace,
-      name: settings.leaderElection.leaseName,
-      identity: settings.leaderElection.identity,
-      leaseDurationSeconds: settings.leaderElection.leaseDurationSeconds,
-      renewPeriodSeconds: settings.leaderElection.renewPeriodSeconds,
-      renewDeadlineSeconds: settings.leaderElection.renewDeadlineSeconds,
-      retryPeriodSeconds: settings.leaderElection.retryPeriodSeconds,
-      requestTimeoutSeconds: settings.leaderElection.requestTimeoutSeconds,
-    },
+    settings: { ...timings, namespace: settings.namespace, name: leaseName },
     // The new leader finds every gated node in its own cache: nothing was handed over.
     onStartedLeading: () => {
       metrics.leader.set(1);
@@ -129,7 +121,7 @@ export function startNodeGate(options: StartNodeGateOptions): RunningNodeGate {
     rest,
     logger,
     path: collectionPath("Lease", settings.namespace),
-    fieldSelector: `metadata.name=${settings.leaderElection.leaseName}`,
+    fieldSelector: `metadata.name=${leaseName}`,
     onEvent: (type, lease) => elector.observe(type === "delete" ? {} : lease),
   });
 
@@ -165,7 +157,7 @@ export function startNodeGate(options: StartNodeGateOptions): RunningNodeGate {
     {
       taint: `${settings.gate.taintKey}:${settings.gate.taintEffect}`,
       deadlineSeconds: settings.gate.deadlineMs / 1000,
-      lease: settings.leaderElection.leaseName,
+      lease: leaseName,
     },
     "node gate started",
   );

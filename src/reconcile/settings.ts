@@ -5,22 +5,16 @@ import type { Config } from "../config.ts";
 import type { PrepullSettings } from "../core/desired-state.ts";
 import { gateToleration } from "../core/node-gate.ts";
 import type { TolerationPolicy } from "../core/placement-bounds.ts";
+import type { LeaseTimings } from "../kube/leader.ts";
 
-export interface LeaderElectionTimings {
-  /** The Lease's name in the release namespace. */
+/**
+ * The elector's timings and identity (kube/leader.ts), and the Lease's name in the release
+ * namespace. requestTimeoutSeconds bounds every API request here, Lease or not: at most
+ * leaseDuration − renewDeadline, so a write the leader started before its deadline has ended (or
+ * been cut) before any other replica may hold the lease.
+ */
+export interface LeaderElectionTimings extends LeaseTimings {
   leaseName: string;
-  /** Unique per process: the pod name (or hostname) and the pid. */
-  identity: string;
-  leaseDurationSeconds: number;
-  renewPeriodSeconds: number;
-  renewDeadlineSeconds: number;
-  retryPeriodSeconds: number;
-  /**
-   * Longest wait for any one API request, Lease or not: at most leaseDuration − renewDeadline, so
-   * a write the leader started before its deadline has ended (or been cut) before any other
-   * replica may hold the lease.
-   */
-  requestTimeoutSeconds: number;
 }
 
 export interface ReconcilerSettings {
@@ -45,15 +39,16 @@ export interface ReconcilerSettings {
   leaderElection: LeaderElectionTimings;
 }
 
+/**
+ * The reconciler's fixed timings: no setting configures them. (Resync and the lease's duration and
+ * renewal are settings: their defaults live in config.ts only.)
+ */
 export const DEFAULT_TIMINGS = {
-  resyncSeconds: 300,
   debounceMs: 200,
   maxDelayMs: 1000,
   statusMinIntervalSeconds: 5,
   leaseName: "prepull-reconciler",
-  leaseDurationSeconds: 15,
-  renewPeriodSeconds: 5,
-  renewDeadlineSeconds: 10,
+  /** The longest retry period; shorter when the leader renews more often. */
   retryPeriodSeconds: 2,
   /** The longest request timeout; shorter when the lease leaves less room (see requestTimeoutSeconds). */
   requestTimeoutSeconds: 5,

@@ -64,19 +64,11 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
   let runs: ReconcileTrigger | undefined;
   const trigger = (urgency: "urgent" | "lazy" = "urgent") => runs?.trigger(urgency);
 
+  const { leaseName, ...timings } = settings.leaderElection;
   const elector = new LeaderElector({
     rest: leaseRest,
     logger,
-    settings: {
-      namespace,
-      name: settings.leaderElection.leaseName,
-      identity: settings.leaderElection.identity,
-      leaseDurationSeconds: settings.leaderElection.leaseDurationSeconds,
-      renewPeriodSeconds: settings.leaderElection.renewPeriodSeconds,
-      renewDeadlineSeconds: settings.leaderElection.renewDeadlineSeconds,
-      retryPeriodSeconds: settings.leaderElection.retryPeriodSeconds,
-      requestTimeoutSeconds: settings.leaderElection.requestTimeoutSeconds,
-    },
+    settings: { ...timings, namespace, name: leaseName },
     onStartedLeading: () => {
       metrics.leader.set(1);
       trigger();
@@ -90,7 +82,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
     rest,
     logger,
     path: collectionPath("Lease", namespace),
-    fieldSelector: `metadata.name=${settings.leaderElection.leaseName}`,
+    fieldSelector: `metadata.name=${leaseName}`,
     onEvent: (type, lease) => elector.observe(type === "delete" ? {} : lease),
   });
 
@@ -151,7 +143,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
   leaseWatch.start();
   const resync = setInterval(() => trigger(), settings.resyncSeconds * 1000);
   logger.info(
-    { namespace, identity: settings.leaderElection.identity, lease: settings.leaderElection.leaseName },
+    { namespace, identity: settings.leaderElection.identity, lease: leaseName },
     "reconciler started",
   );
 

@@ -14,6 +14,7 @@ import { type GateSettings, taintRemovalPatch } from "../core/node-gate.ts";
 import { isJsonObject, type JsonObject, WORKLOAD_KINDS, type WorkloadKind } from "../core/workload.ts";
 import { LeaderElector } from "../kube/leader.ts";
 import { patchNode } from "../kube/node-writes.ts";
+import { collectionPath, objectPath } from "../kube/paths.ts";
 import { createKubeRest, KubeApiError, type KubeRest } from "../kube/rest.ts";
 import { STATUS_ANNOTATION } from "../kube/status-writer.ts";
 import type { Logger } from "../log.ts";
@@ -39,13 +40,6 @@ export interface UninstallTarget {
   /** The node gate's taint, when the gate was on. */
   gate: Pick<GateSettings, "taintKey" | "taintEffect"> | undefined;
 }
-
-const PLURALS: Record<WorkloadKind, string> = {
-  Deployment: "deployments",
-  StatefulSet: "statefulsets",
-  Job: "jobs",
-  CronJob: "cronjobs",
-};
 
 /** One page of a LIST: a bounded answer even with ten thousand workloads. */
 const PAGE_SIZE = 500;
@@ -76,15 +70,12 @@ async function deleteOwned(rest: KubeRest, collection: string, selector: string)
 /** Removes prepull's annotations from every workload that carries one (a 404 is a workload gone). */
 async function clearAnnotations(rest: KubeRest): Promise<number> {
   let cleared = 0;
-  for (const [kind, info] of Object.entries(WORKLOAD_KINDS) as [
-    WorkloadKind,
-    (typeof WORKLOAD_KINDS)[WorkloadKind],
-  ][]) {
-    for (const object of await listAll(rest, `/apis/${info.group}/${info.version}/${PLURALS[kind]}`)) {
+  for (const kind of Object.keys(WORKLOAD_KINDS) as WorkloadKind[]) {
+    for (const object of await listAll(rest, collectionPath(kind))) {
       const metadata = metadataOf(object);
       const annotations = isJsonObject(metadata.annotations) ? metadata.annotations : {};
       if (!(STATUS_ANNOTATION in annotations || TRACKED_IMAGES_ANNOTATION in annotations)) continue;
-      const path = `/apis/${info.group}/${info.version}/namespaces/${encodeURIComponent(String(metadata.namespace))}/${PLURALS[kind]}/${encodeURIComponent(String(metadata.name))}`;
+      const path = objectPath(kind, String(metadata.namespace), String(metadata.name));
       try {
         await rest.mergePatch(path, {
           metadata: { annotations: { [STATUS_ANNOTATION]: null, [TRACKED_IMAGES_ANNOTATION]: null } },
@@ -105,7 +96,7 @@ const NODE_ATTEMPTS = 3;
 async function releaseGatedNodes(rest: KubeRest, gate: UninstallTarget["gate"]): Promise<number> {
   if (gate === undefined) return 0;
   let released = 0;
-  for (const listed of await listAll(rest, "/api/v1/nodes")) {
+  for (const listed of await listAll(rest, collectionPath("Node"))) {
     const name = String(metadataOf(listed).name);
     let node: JsonObject | undefined = listed;
     for (let attempt = 1; node !== undefined; attempt++) {
@@ -118,7 +109,7 @@ async function releaseGatedNodes(rest: KubeRest, gate: UninstallTarget["gate"]):
         throw new Error(
           `node ${name}: its taints kept changing; the gating taint ${gate.taintKey} is still on it`,
         );
-      node = await rest.getOptional(`/api/v1/nodes/${encodeURIComponent(name)}`);
+      node = await rest.getOptional(objectPath("Node", undefined, name));
     }
   }
   return released;
@@ -133,13 +124,9 @@ export async function removeLeftovers(
   rest: KubeRest,
   target: UninstallTarget,
 ): Promise<Omit<UninstallReport, "leases">> {
-  const namespace = encodeURIComponent(target.namespace);
-  const daemonSets = await deleteOwned(
-    rest,
-    `/apis/apps/v1/namespaces/${namespace}/daemonsets`,
-    target.ownedSelector,
-  );
-  const secrets = await deleteOwned(rest, `/api/v1/namespaces/${namespace}/secrets`, target.ownedSelector);
+  const { namespace, ownedSelector } = target;
+  const daemonSets = await deleteOwned(rest, collectionPath("DaemonSet", namespace), ownedSelector);
+  const secrets = await deleteOwned(rest, collectionPath("Secret", namespace), ownedSelector);
   const workloads = await clearAnnotations(rest);
   const nodes = await releaseGatedNodes(rest, target.gate);
   return { daemonSets, secrets, workloads, nodes };
@@ -158,7 +145,7 @@ export interface UninstallOptions {
 /** Takes the Lease, removes the leftovers, releases and deletes the Leases. */
 export async function uninstall(options: UninstallOptions): Promise<UninstallReport> {
   const { settings, logger } = options;
-  const timings = settings.leaderElection;
+  const { leaseName, ...timings } = settings.leaderElection;
   const requestTimeoutMs = timings.requestTimeoutSeconds * 1000;
   const leaseRest = createKubeRest(options.kubeConfig, { requestTimeoutMs });
   const rest = createKubeRest(options.kubeConfig, { requestTimeoutMs, mayWrite: () => elector.isLeader() });
@@ -169,20 +156,11 @@ export async function uninstall(options: UninstallOptions): Promise<UninstallRep
   const elector = new LeaderElector({
     rest: leaseRest,
     logger,
-    settings: {
-      namespace: settings.prepull.namespace,
-      name: timings.leaseName,
-      identity: timings.identity,
-      leaseDurationSeconds: timings.leaseDurationSeconds,
-      renewPeriodSeconds: timings.renewPeriodSeconds,
-      renewDeadlineSeconds: timings.renewDeadlineSeconds,
-      retryPeriodSeconds: timings.retryPeriodSeconds,
-      requestTimeoutSeconds: timings.requestTimeoutSeconds,
-    },
+    settings: { ...timings, namespace: settings.prepull.namespace, name: leaseName },
     onStartedLeading: () => leading(),
     onStoppedLeading: () => undefined,
   });
-  logger.info({ lease: timings.leaseName }, "uninstall: taking the reconciler's Lease");
+  logger.info({ lease: leaseName }, "uninstall: taking the reconciler's Lease");
   elector.start();
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -193,7 +171,7 @@ export async function uninstall(options: UninstallOptions): Promise<UninstallRep
           () =>
             reject(
               new Error(
-                `uninstall: the Lease ${settings.prepull.namespace}/${timings.leaseName} was not free within ${options.acquireTimeoutMs / 1000} s; is a prepull replica still running?`,
+                `uninstall: the Lease ${settings.prepull.namespace}/${leaseName} was not free within ${options.acquireTimeoutMs / 1000} s; is a prepull replica still running?`,
               ),
             ),
           options.acquireTimeoutMs,
@@ -211,11 +189,9 @@ export async function uninstall(options: UninstallOptions): Promise<UninstallRep
     logger.info(removed, "uninstall: leftovers removed");
     await elector.stop();
     let leases = 0;
-    for (const name of [timings.leaseName, NODE_GATE_LEASE_NAME]) {
+    for (const name of [leaseName, NODE_GATE_LEASE_NAME]) {
       try {
-        await leaseRest.delete(
-          `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(settings.prepull.namespace)}/leases/${name}`,
-        );
+        await leaseRest.delete(objectPath("Lease", settings.prepull.namespace, name));
         leases++;
       } catch (error) {
         if (!(error instanceof KubeApiError && error.status === 404)) throw error;

@@ -32,7 +32,7 @@ export interface PrepullOptions {
 }
 
 /** Lease timings for a reconciler under test: a successor takes over within seconds. */
-const E2E_LEASE_ENV = { PREPULL_LEASE_DURATION_SECONDS: "6", PREPULL_LEASE_RENEW_SECONDS: "2" };
+export const E2E_LEASE_ENV = { PREPULL_LEASE_DURATION_SECONDS: "6", PREPULL_LEASE_RENEW_SECONDS: "2" };
 
 export interface RunningPrepull {
   port: number;

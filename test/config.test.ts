@@ -369,6 +369,10 @@ describe("loadConfig", () => {
       'PREPULL_NODE_GATE_DEADLINE_SECONDS: must be an integer from 1 to 86400, got "0"',
     ],
     [{}, ["--bogus=1"], "--bogus=1: unknown argument; see --help"],
+    [{}, ["--bogus", "1"], "--bogus: unknown argument; see --help"],
+    [{}, ["-p", "1"], "-p: unknown argument; see --help"],
+    [{}, ["serve"], "serve: unknown argument; see --help"],
+    [{}, ["--port", "1", "--", "x"], "--: unknown argument; see --help"],
     [{}, ["--port"], "--port: needs a value"],
   ] as const)("%j %j → %s", (env, argv, message) => {
     const text = problem(env, [...argv]);

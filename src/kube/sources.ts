@@ -3,13 +3,11 @@
 // owns (label-selected). Every replica runs these watches, leader or not, so a new leader starts
 // from a warm cache and failover is quick.
 //
-// With mirrorPullSecrets, the source pull Secrets are watched too, cluster-wide but only of the two
-// types the kubelet uses for pulls (kubernetes.io/dockerconfigjson, kubernetes.io/dockercfg;
-// selected by the apiserver with a field selector), so a reconcile reads them from the cache
-// instead of one GET per mirrored Secret per run.
+// The source pull Secrets are not watched (that would need list and watch of every Secret in the
+// cluster): the reconciler GETs each one by name, at most once per resync (kube/secret-cache.ts).
 //
 // Every cache holds projections (core/projection.ts): workloads reduced to what desired state and
-// status read, source Secrets to their type and data, and owned objects without managedFields.
+// status read, and owned objects without managedFields.
 //
 // Workload events are filtered here: only an event that changes what desired state depends on (a
 // workload becoming, staying or ceasing to be tracked with different images, placement or pull

@@ -9,6 +9,7 @@ import { OwnedObjectApplier, type WriteOp } from "../kube/apply.ts";
 import { LeaderElector } from "../kube/leader.ts";
 import { collectionPath } from "../kube/paths.ts";
 import { createKubeRest } from "../kube/rest.ts";
+import { cachedSecretStore } from "../kube/secret-cache.ts";
 import { restSecretStore } from "../kube/secrets.ts";
 import { ClusterSources } from "../kube/sources.ts";
 import { StatusWriter } from "../kube/status-writer.ts";
@@ -124,7 +125,12 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
     sources,
     applier,
     statusWriter,
-    secrets: restSecretStore(rest),
+    // A little under the resync interval: the periodic resync always reads every Secret afresh,
+    // so a rotated source reaches its mirror within one resync.
+    secrets: cachedSecretStore(restSecretStore(rest), {
+      maxAgeMs: settings.resyncSeconds * 900,
+      now: () => performance.now(),
+    }),
     isLeader,
     metrics,
     logger,

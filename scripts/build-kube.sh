@@ -4,7 +4,18 @@
 # (from k8s.io/kubernetes through hack/kube), etcd, kwok and helm; for the real node also
 # containerd (with its runc shim and ctr), crictl, crane (images without Docker) and prepull's own
 # static prepull-sleep. A warm cache builds nothing. Prints the bin directory on the last line of stdout.
+#
+#   scripts/build-kube.sh              every binary
+#   scripts/build-kube.sh --only helm  that one binary (the unit tests need helm only)
 set -euo pipefail
+
+ONLY=""
+case "${1:-}" in
+  "") ;;
+  --only) ONLY="${2:?--only needs a binary name, e.g. --only helm}" ;;
+  --only=*) ONLY="${1#--only=}" ;;
+  *) printf 'build-kube: unknown argument %s (usage: build-kube.sh [--only NAME])\n' "$1" >&2; exit 2 ;;
+esac
 
 # Versions: the single place they are set.
 KUBE_VERSION="v1.37.2" # keep in step with hack/kube/go.mod
@@ -31,8 +42,12 @@ mkdir -p "$BIN"
 export GOFLAGS="${GOFLAGS:-} -trimpath"
 export CGO_ENABLED=0
 
+# With --only, every other binary is left alone.
+wanted() { [[ -z "$ONLY" || "$1" == "$ONLY" ]]; }
+
 build() { # name, then the command that produces $BIN/name
   local name="$1"; shift
+  wanted "$name" || return 0
   if [[ -x "$BIN/$name" ]]; then
     log "$name: cached"
     return
@@ -63,6 +78,7 @@ build_kube() {
 stamp() { echo "$2" > "$BIN/$1.version"; }
 versioned() { # name, version, then the command that produces $BIN/name
   local name="$1" version="$2"; shift 2
+  wanted "$name" || return 0
   if [[ -x "$BIN/$name" && "$(cat "$BIN/$name.version" 2>/dev/null)" != "$version" ]]; then
     rm -f "$BIN/$name"
   fi
@@ -101,5 +117,10 @@ SLEEP_HASH="$(cat "$ROOT/cmd/prepull-sleep/go.mod" "$ROOT/cmd/prepull-sleep/main
 build_sleeper() { (cd "$ROOT/cmd/prepull-sleep" && go build -ldflags "-s -w" -o "$BIN/prepull-sleep" .); }
 versioned prepull-sleep "$SLEEP_HASH" build_sleeper
 
-log "all binaries ready in $BIN"
+if [[ -n "$ONLY" ]]; then
+  [[ -x "$BIN/$ONLY" ]] || die "no binary named $ONLY is built here (see the build lines above for the names)"
+  log "$ONLY ready in $BIN"
+else
+  log "all binaries ready in $BIN"
+fi
 echo "$BIN"

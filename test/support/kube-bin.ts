@@ -6,24 +6,28 @@ import { fileURLToPath } from "node:url";
 /** The repository root, found from this file's location so tests work from any cwd. */
 export const repoRoot: string = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
-let cached: string | undefined;
+const cached = new Map<string, string>();
 
 /**
  * The directory holding kube-apiserver, kubectl, etcd, kwok and helm, built and cached by
  * scripts/build-kube.sh. The script is the only thing that knows the versions and the cache key,
  * so it is asked (it builds nothing when warm) rather than the path being guessed. Its progress
- * goes to stderr, which is passed through so a cold build shows what it is doing.
+ * goes to stderr, which is passed through so a cold build shows what it is doing. `only`: build
+ * just that binary (the unit tests need helm, not the whole control plane).
  * PREPULL_KUBE_BIN_DIR, when set, is used instead.
  */
-function kubeBinDir(): string {
-  if (cached !== undefined) return cached;
+function kubeBinDir(only?: string): string {
+  const key = only ?? "";
+  const known = cached.get(key) ?? cached.get("");
+  if (known !== undefined) return known;
   // An escape hatch for binaries built elsewhere; the directory name must keep the script's form.
   const override = process.env.PREPULL_KUBE_BIN_DIR;
   if (override !== undefined && override !== "") {
-    cached = override;
+    cached.set(key, override);
     return override;
   }
-  const stdout = execFileSync("bash", [join(repoRoot, "scripts/build-kube.sh")], {
+  const args = [join(repoRoot, "scripts/build-kube.sh"), ...(only === undefined ? [] : ["--only", only])];
+  const stdout = execFileSync("bash", args, {
     cwd: repoRoot,
     encoding: "utf8",
     stdio: ["ignore", "pipe", "inherit"],
@@ -34,7 +38,7 @@ function kubeBinDir(): string {
       `scripts/build-kube.sh did not print an existing bin directory (got ${JSON.stringify(dir)})`,
     );
   }
-  cached = dir;
+  cached.set(key, dir);
   return dir;
 }
 
@@ -43,14 +47,17 @@ function kubeBinDir(): string {
  * (kube-v1.37.2-etcd-...), which build-kube.sh derives from the one place versions are set.
  */
 export function kubeVersion(): string {
-  const match = /kube-(v\d+\.\d+\.\d+)/.exec(kubeBinDir());
-  if (match?.[1] === undefined) throw new Error(`no Kubernetes version in ${kubeBinDir()}`);
+  // Every binary lives in the one keyed directory: helm's is enough, and cheap to build alone.
+  const dir = [...cached.values()][0] ?? kubeBinDir("helm");
+  const match = /kube-(v\d+\.\d+\.\d+)/.exec(dir);
+  if (match?.[1] === undefined) throw new Error(`no Kubernetes version in ${dir}`);
   return match[1];
 }
 
 /** The path of one cached binary, e.g. kubeBin("helm"). */
 export function kubeBin(name: string): string {
-  const path = join(kubeBinDir(), name);
-  if (!existsSync(path)) throw new Error(`${name} is not in ${kubeBinDir()}`);
+  const dir = kubeBinDir(name);
+  const path = join(dir, name);
+  if (!existsSync(path)) throw new Error(`${name} is not in ${dir}`);
   return path;
 }

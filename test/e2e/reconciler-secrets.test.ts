@@ -9,7 +9,7 @@ import { createLogger } from "../../src/log.ts";
 import { type RunningReconciler, startReconciler } from "../../src/reconcile/start.ts";
 import { adminClients } from "./support/cluster.ts";
 import { createNamespace, deleteNamespace, withNamespace } from "./support/namespace.ts";
-import { deployment } from "./support/workloads.ts";
+import { deployment, dockerConfigJson, pullSecret } from "./support/workloads.ts";
 
 let releaseNamespace: string;
 let reconciler: RunningReconciler | undefined;
@@ -31,20 +31,10 @@ afterAll(async () => {
   if (releaseNamespace) await deleteNamespace(releaseNamespace);
 });
 
-const dockerConfig = (token: string) =>
-  Buffer.from(JSON.stringify({ auths: { "registry.example.com": { auth: token } } })).toString("base64");
-
 test("a pull secret is mirrored, referenced, kept in sync and removed with its last user", async () => {
   const namespace = await withNamespace("secrets");
   const { core, apps } = adminClients();
-  await core.createNamespacedSecret({
-    namespace,
-    body: {
-      metadata: { name: "regcred" },
-      type: "kubernetes.io/dockerconfigjson",
-      data: { ".dockerconfigjson": dockerConfig("first") },
-    },
-  });
+  await core.createNamespacedSecret({ namespace, body: pullSecret("regcred", "first") });
   const image = `registry.example.com/e2e/${namespace}/private:1`;
   const body = deployment({ name: "private", optedIn: true, image });
   const podSpec = body.spec?.template.spec;
@@ -60,24 +50,16 @@ test("a pull secret is mirrored, referenced, kept in sync and removed with its l
     return list.items.find((s) => s.metadata?.name === mirror);
   });
   expect(copied.type).toBe("kubernetes.io/dockerconfigjson");
-  expect(copied.data).toEqual({ ".dockerconfigjson": dockerConfig("first") });
+  expect(copied.data).toEqual({ ".dockerconfigjson": dockerConfigJson("first") });
   const ds = await waitFor("the DaemonSet", () => daemonSetWith(apps, releaseNamespace, image));
   expect(ds.spec?.template.spec?.imagePullSecrets).toEqual([{ name: mirror }]);
 
   // The source rotates: the mirror follows by the next resync at the latest (30 s here), which
   // reads every source afresh; runs in between reuse what they read (kube/secret-cache.ts).
-  await core.replaceNamespacedSecret({
-    name: "regcred",
-    namespace,
-    body: {
-      metadata: { name: "regcred" },
-      type: "kubernetes.io/dockerconfigjson",
-      data: { ".dockerconfigjson": dockerConfig("second") },
-    },
-  });
+  await core.replaceNamespacedSecret({ name: "regcred", namespace, body: pullSecret("regcred", "second") });
   await waitFor("the mirror to follow its source", async () => {
     const live = await core.readNamespacedSecret({ name: mirror, namespace: releaseNamespace });
-    return live.data?.[".dockerconfigjson"] === dockerConfig("second") ? true : undefined;
+    return live.data?.[".dockerconfigjson"] === dockerConfigJson("second") ? true : undefined;
   });
 
   await apps.deleteNamespacedDeployment({ name: "private", namespace });

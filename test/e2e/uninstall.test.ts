@@ -12,7 +12,7 @@ import { REPO_ROOT } from "../../scripts/cluster/paths.ts";
 import { adminClients, kubeconfigPath } from "./support/cluster.ts";
 import { createNamespace, deleteNamespace, withNamespace } from "./support/namespace.ts";
 import { E2E_LEASE_ENV, type RunningPrepull, startPrepull } from "./support/prepull.ts";
-import { deployment } from "./support/workloads.ts";
+import { deployment, pullSecret } from "./support/workloads.ts";
 
 let releaseNamespace: string;
 let prepull: RunningPrepull | undefined;
@@ -66,21 +66,10 @@ function runUninstall(): Promise<{ code: number | null; lines: Record<string, un
   );
 }
 
-const dockerConfig = Buffer.from(
-  JSON.stringify({ auths: { "registry.example.com": { auth: "x" } } }),
-).toString("base64");
-
 test("the post-delete uninstall takes the Lease from the departing leader and leaves nothing of prepull's", async () => {
   const namespace = await withNamespace("uninstall-app");
   const { core, apps } = adminClients();
-  await core.createNamespacedSecret({
-    namespace,
-    body: {
-      metadata: { name: "regcred" },
-      type: "kubernetes.io/dockerconfigjson",
-      data: { ".dockerconfigjson": dockerConfig },
-    },
-  });
+  await core.createNamespacedSecret({ namespace, body: pullSecret("regcred", "x") });
   const image = `registry.example.com/e2e/${namespace}/app:1`;
   const body = deployment({ name: "app", optedIn: true, image });
   body.metadata = {

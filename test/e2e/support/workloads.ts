@@ -1,6 +1,6 @@
 // Workload objects for the tests: small, valid, and opted in (or not) through the annotation the
 // webhook's matchCondition looks for.
-import type { V1DaemonSet, V1Deployment, V1Toleration } from "@kubernetes/client-node";
+import type { V1DaemonSet, V1Deployment, V1Secret, V1Toleration } from "@kubernetes/client-node";
 import { expect, vi } from "vitest";
 import { GPU_TAINT } from "../../../scripts/cluster/node-pools.ts";
 import { adminClients } from "./cluster.ts";
@@ -74,5 +74,21 @@ export async function waitForRollout(namespace: string, name: string, timeout = 
       expect(status?.availableReplicas ?? 0).toBe(spec?.replicas);
     },
     { timeout, interval: 200 },
+  );
+}
+
+/** A registry credential Secret (`kubernetes.io/dockerconfigjson`) for registry.example.com. */
+export function pullSecret(name: string, token: string): V1Secret {
+  return {
+    metadata: { name },
+    type: "kubernetes.io/dockerconfigjson",
+    data: { ".dockerconfigjson": dockerConfigJson(token) },
+  };
+}
+
+/** The `.dockerconfigjson` value pullSecret carries, base64 as the API holds it. */
+export function dockerConfigJson(token: string): string {
+  return Buffer.from(JSON.stringify({ auths: { "registry.example.com": { auth: token } } })).toString(
+    "base64",
   );
 }

@@ -107,13 +107,12 @@ test("the post-delete uninstall takes the Lease from the departing leader and le
   const done = await waitFor("the uninstall's report", async () =>
     result.lines.find((line) => line.msg === "uninstall complete"),
   );
-  expect(done).toMatchObject({
-    daemonSets: 1,
-    secrets: 1,
-    workloads: 1,
-    nodes: 0,
-    leases: 1,
-  });
+  expect(done).toMatchObject({ nodes: 0, leases: 1 });
+  // Ours at least: this prepull watched the whole cluster, where other test files' workloads may
+  // still be (their namespaces terminating), so it may have made more DaemonSets and annotations,
+  // and the uninstall removes all of them. That nothing is left is checked below.
+  for (const removed of ["daemonSets", "secrets", "workloads"])
+    expect(done[removed], removed).toBeGreaterThanOrEqual(1);
 
   const daemonSets = await apps.listNamespacedDaemonSet({ namespace: releaseNamespace });
   expect(daemonSets.items.map((d) => d.metadata?.name)).toEqual([]);

@@ -19,7 +19,7 @@ import {
   KubeConfig,
   type V1Deployment,
 } from "@kubernetes/client-node";
-import { isApiStatus } from "../scripts/cluster/kube-client.ts";
+import { unlessGone } from "../scripts/cluster/kube-client.ts";
 import { clusterPaths } from "../scripts/cluster/paths.ts";
 import { startSoakReplicas } from "../scripts/soak/replicas.ts";
 import { webhookConfigurationFor, webhookSettings } from "../test/support/webhook-configuration.ts";
@@ -123,11 +123,6 @@ async function createInterleaved(round: number): Promise<Record<Case, number[]>>
   );
   for (const c of CASES) latencies[c].sort((x, y) => x - y);
   return latencies;
-}
-
-/** Cleanup of something already gone is done. */
-function unlessGone(error: unknown): void {
-  if (!isApiStatus(error, 404)) throw error;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? Number.NaN;

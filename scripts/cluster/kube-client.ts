@@ -17,3 +17,8 @@ export function adminClients(kubeconfigPath: string): AdminClients {
 export function isApiStatus(error: unknown, status: number): boolean {
   return error instanceof ApiException && error.code === status;
 }
+
+/** For `.catch`: cleanup of something already gone is done; any other error is not. */
+export function unlessGone(error: unknown): void {
+  if (!isApiStatus(error, 404)) throw error;
+}

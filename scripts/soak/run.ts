@@ -14,7 +14,7 @@ import { createKubeRest } from "../../src/kube/rest.ts";
 import { DEFAULT_TIMINGS } from "../../src/reconcile/settings.ts";
 import { webhookConfigurationFor, webhookSettings } from "../../test/support/webhook-configuration.ts";
 import { auditLogPath } from "../cluster/components.ts";
-import { adminClients, isApiStatus } from "../cluster/kube-client.ts";
+import { adminClients, unlessGone } from "../cluster/kube-client.ts";
 import { type ClusterPaths, REPO_ROOT } from "../cluster/paths.ts";
 import type { Progress } from "../cluster/progress.ts";
 import { readAuditLog, writesBy, writesWithoutLease } from "../faults/audit.ts";
@@ -154,9 +154,4 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     for (const name of [namespace, releaseNamespace]) await core.deleteNamespace({ name }).catch(unlessGone);
     await rm(join(paths.root, "soak", releaseNamespace), { recursive: true, force: true });
   }
-}
-
-/** Cleanup of something already gone is done. */
-function unlessGone(error: unknown): void {
-  if (!isApiStatus(error, 404)) throw error;
 }

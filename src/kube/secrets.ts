@@ -4,6 +4,7 @@
 // run is retried.
 import type { JsonObject } from "../core/workload.ts";
 import { isJsonObject } from "../core/workload.ts";
+import { deleteLabelled } from "./collections.ts";
 import { collectionPath, objectPath } from "./paths.ts";
 import { KubeApiError, type KubeRest } from "./rest.ts";
 
@@ -40,11 +41,7 @@ export function restSecretStore(rest: KubeRest): SecretStore {
         data: isJsonObject(secret.data) ? secret.data : {},
       };
     },
-    async deleteLabelled(namespace, labelSelector) {
-      const result = await rest.request("DELETE", collectionPath("Secret", namespace), {
-        query: { labelSelector },
-      });
-      return Array.isArray(result.items) ? result.items.length : 0;
-    },
+    deleteLabelled: (namespace, labelSelector) =>
+      deleteLabelled(rest, collectionPath("Secret", namespace), labelSelector),
   };
 }

@@ -12,6 +12,7 @@ import type { KubeConfig, KubernetesListObject, KubernetesObject } from "@kubern
 import { ADD, DELETE, ERROR, ListWatch, UPDATE, Watch } from "@kubernetes/client-node";
 import { isJsonObject, type JsonObject } from "../core/workload.ts";
 import type { Logger } from "../log.ts";
+import { listPages } from "./collections.ts";
 import type { KubeRest } from "./rest.ts";
 
 export type WatchEventType = "add" | "update" | "delete";
@@ -32,14 +33,11 @@ export interface ResourceWatchOptions {
   onListed?: () => void;
   /** Reduces each object to what its readers need before it is cached; it must keep metadata. */
   transform?: (object: CachedObject) => CachedObject;
-  /** Objects per list page; defaults to LIST_PAGE_SIZE. */
+  /** Objects per list page; defaults to LIST_PAGE_SIZE (collections.ts). */
   pageSize?: number;
   restartBaseMs?: number;
   restartMaxMs?: number;
 }
-
-/** client-go's pager default: a page stays a few MiB even for large objects. */
-const LIST_PAGE_SIZE = 500;
 
 function isCachedObject(value: unknown): value is CachedObject {
   return isJsonObject(value) && isJsonObject(value.metadata) && typeof value.metadata.name === "string";
@@ -58,29 +56,16 @@ export class ResourceWatch {
     this.#restartDelayMs = options.restartBaseMs ?? 1_000;
     const transform = options.transform ?? ((object: CachedObject) => object);
     const list = async (): Promise<KubernetesListObject<CachedObject>> => {
-      const items: CachedObject[] = [];
-      let resourceVersion = "";
-      let token: string | undefined;
-      do {
-        // Every page comes from the first page's snapshot; an expired token (410 after etcd
-        // compaction) fails this list, and the restart lists again from the start.
-        const body = await options.rest.get(options.path, {
-          labelSelector: options.labelSelector,
-          fieldSelector: options.fieldSelector,
-          limit: String(options.pageSize ?? LIST_PAGE_SIZE),
-          continue: token,
-        });
-        for (const item of Array.isArray(body.items) ? body.items : [])
-          if (isCachedObject(item)) items.push(transform(item));
-        const metadata = isJsonObject(body.metadata) ? body.metadata : {};
-        resourceVersion = typeof metadata.resourceVersion === "string" ? metadata.resourceVersion : "";
-        token =
-          typeof metadata.continue === "string" && metadata.continue !== "" ? metadata.continue : undefined;
-      } while (token !== undefined);
+      const { items, resourceVersion } = await listPages(
+        options.rest,
+        options.path,
+        { labelSelector: options.labelSelector, fieldSelector: options.fieldSelector },
+        options.pageSize,
+      );
       // ListWatch applies the items to its cache right after this promise settles, in the same
       // chain of microtasks; a macrotask later they are all there.
       setImmediate(() => this.#markListed());
-      return { metadata: { resourceVersion }, items };
+      return { metadata: { resourceVersion }, items: items.filter(isCachedObject).map(transform) };
     };
     this.#listWatch = new ListWatch<CachedObject>(
       options.path,

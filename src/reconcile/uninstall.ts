@@ -12,6 +12,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { TRACKED_IMAGES_ANNOTATION } from "../core/mutate.ts";
 import { type GateSettings, taintRemovalPatch } from "../core/node-gate.ts";
 import { isJsonObject, type JsonObject, WORKLOAD_KINDS, type WorkloadKind } from "../core/workload.ts";
+import { deleteLabelled, listPages } from "../kube/collections.ts";
 import { LeaderElector } from "../kube/leader.ts";
 import { patchNode } from "../kube/node-writes.ts";
 import { collectionPath, objectPath } from "../kube/paths.ts";
@@ -41,37 +42,15 @@ export interface UninstallTarget {
   gate: Pick<GateSettings, "taintKey" | "taintEffect"> | undefined;
 }
 
-/** One page of a LIST: a bounded answer even with ten thousand workloads. */
-const PAGE_SIZE = 500;
-
-/** Every object of a collection, page by page. */
-async function listAll(rest: KubeRest, path: string): Promise<JsonObject[]> {
-  const items: JsonObject[] = [];
-  let next: string | undefined;
-  do {
-    const page = await rest.get(path, { limit: String(PAGE_SIZE), continue: next });
-    for (const item of Array.isArray(page.items) ? page.items : []) if (isJsonObject(item)) items.push(item);
-    const metadata = isJsonObject(page.metadata) ? page.metadata : {};
-    next = typeof metadata.continue === "string" && metadata.continue !== "" ? metadata.continue : undefined;
-  } while (next !== undefined);
-  return items;
-}
-
 function metadataOf(object: JsonObject): JsonObject {
   return isJsonObject(object.metadata) ? object.metadata : {};
-}
-
-/** A deletecollection by prepull's labels; how many objects went. */
-async function deleteOwned(rest: KubeRest, collection: string, selector: string): Promise<number> {
-  const answer = await rest.request("DELETE", collection, { query: { labelSelector: selector } });
-  return Array.isArray(answer.items) ? answer.items.length : 0;
 }
 
 /** Removes prepull's annotations from every workload that carries one (a 404 is a workload gone). */
 async function clearAnnotations(rest: KubeRest): Promise<number> {
   let cleared = 0;
   for (const kind of Object.keys(WORKLOAD_KINDS) as WorkloadKind[]) {
-    for (const object of await listAll(rest, collectionPath(kind))) {
+    for (const object of (await listPages(rest, collectionPath(kind))).items) {
       const metadata = metadataOf(object);
       const annotations = isJsonObject(metadata.annotations) ? metadata.annotations : {};
       if (!(STATUS_ANNOTATION in annotations || TRACKED_IMAGES_ANNOTATION in annotations)) continue;
@@ -96,7 +75,7 @@ const NODE_ATTEMPTS = 3;
 async function releaseGatedNodes(rest: KubeRest, gate: UninstallTarget["gate"]): Promise<number> {
   if (gate === undefined) return 0;
   let released = 0;
-  for (const listed of await listAll(rest, collectionPath("Node"))) {
+  for (const listed of (await listPages(rest, collectionPath("Node"))).items) {
     const name = String(metadataOf(listed).name);
     let node: JsonObject | undefined = listed;
     for (let attempt = 1; node !== undefined; attempt++) {
@@ -125,8 +104,8 @@ export async function removeLeftovers(
   target: UninstallTarget,
 ): Promise<Omit<UninstallReport, "leases">> {
   const { namespace, ownedSelector } = target;
-  const daemonSets = await deleteOwned(rest, collectionPath("DaemonSet", namespace), ownedSelector);
-  const secrets = await deleteOwned(rest, collectionPath("Secret", namespace), ownedSelector);
+  const daemonSets = await deleteLabelled(rest, collectionPath("DaemonSet", namespace), ownedSelector);
+  const secrets = await deleteLabelled(rest, collectionPath("Secret", namespace), ownedSelector);
   const workloads = await clearAnnotations(rest);
   const nodes = await releaseGatedNodes(rest, target.gate);
   return { daemonSets, secrets, workloads, nodes };

@@ -4,8 +4,7 @@
 // skips it; 10 is the full soak): the e2e fault tests against the local plane (apiserver stopped
 // 20 s, etcd compaction + 410, apiserver crash, leader SIGKILL x3, prepull killed during
 // admission, containerd and the kubelet restarted mid-pull on the real node) and the certificate
-// rotation under load. The leader frozen past its lease is a known failure, kept out
-// (test/e2e/faults-freeze.known-failure.ts). Each test appends its outcome to
+// rotation under load, and the leader frozen past its lease. Each test appends its outcome to
 // .prepull/faults/results.jsonl; at the end the table of this invocation (each fault: how often
 // tried, time to converge, what was lost) is printed as Markdown, ready for docs/faults.md.
 // `--table` prints the table of every recorded run without running anything. Bounded: each
@@ -22,6 +21,7 @@ const E2E_FILES = [
   "test/e2e/faults-apiserver.test.ts",
   "test/e2e/faults-apiserver-crash.test.ts",
   "test/e2e/faults-leader.test.ts",
+  "test/e2e/faults-freeze.test.ts",
   "test/e2e/faults-admission.test.ts",
   "test/e2e/faults-real-node.test.ts",
 ];

@@ -4,9 +4,10 @@
 // fields) while the watch stream delivers plain JSON, and the core works on plain JSON. They also
 // need per-call middleware to send server-side apply's content type. Here every object stays
 // exactly what the API server sent, and every verb prepull needs is one small function.
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { AgentOptions } from "node:https";
+import type { Cluster, KubeConfig } from "@kubernetes/client-node";
 import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext } from "@kubernetes/client-node";
-import { type Dispatcher, getGlobalDispatcher } from "undici";
+import { Agent, type Dispatcher, getGlobalDispatcher } from "undici";
 import { isJsonObject, type JsonObject } from "../core/workload.ts";
 import { notLeaderCause, writeFence } from "./write-fence.ts";
 
@@ -92,7 +93,13 @@ export function createKubeRest(kubeConfig: KubeConfig, clientOptions: KubeRestOp
   // would open its own TLS connection. Keep the first one: TLS material in a kubeconfig or a
   // service account's CA does not change under a running process, while headers (tokens) are
   // still re-applied per request.
-  let dispatcher: Dispatcher | undefined;
+  let dispatcher: Promise<Dispatcher> | undefined;
+  const dispatcherFor = async (context: RequestContext): Promise<Dispatcher> => {
+    const { mayWrite } = clientOptions;
+    if (mayWrite === undefined) return context.getDispatcher() ?? getGlobalDispatcher();
+    const pool = (await http1Pool(kubeConfig, cluster)) ?? context.getDispatcher() ?? getGlobalDispatcher();
+    return pool.compose(writeFence(mayWrite));
+  };
 
   async function request(
     method: keyof typeof HttpMethod,
@@ -128,12 +135,8 @@ export function createKubeRest(kubeConfig: KubeConfig, clientOptions: KubeRestOp
     context.setSignal(options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]));
     // Re-applied per request: an in-cluster token file rotates and is re-read here.
     await kubeConfig.applySecurityAuthentication(context);
-    if (dispatcher === undefined) {
-      const pool = context.getDispatcher() ?? getGlobalDispatcher();
-      const { mayWrite } = clientOptions;
-      dispatcher = mayWrite === undefined ? pool : pool.compose(writeFence(mayWrite));
-    }
-    context.setDispatcher(dispatcher);
+    dispatcher ??= dispatcherFor(context);
+    context.setDispatcher(await dispatcher);
     const response = await http.send(context).toPromise();
     const text = await response.body.text();
     const parsed = parseJson(text);
@@ -173,6 +176,24 @@ export function createKubeRest(kubeConfig: KubeConfig, clientOptions: KubeRestOp
     replace: (path, object, call) => request("PUT", path, { ...call, body: object }),
     delete: (path, options) => request("DELETE", path, options === undefined ? {} : { body: options }),
   };
+}
+
+/**
+ * The kubeconfig's connection pool, but speaking HTTP/1.1 only; undefined when the kubeconfig
+ * goes through a proxy (then the KubeConfig's own pool is used).
+ *
+ * For the write fence: undici offers HTTP/2 and the apiserver picks it, and over HTTP/2 a request
+ * is not written when undici starts it: node:http2 queues its frames and writes them to the
+ * socket later in the event loop. A leader frozen in between (SIGSTOP, a VM pause) sent the write
+ * on resume, after a successor took the Lease (test/e2e/faults-freeze.test.ts, 1 run in 9). Over
+ * HTTP/1.1 undici writes the request, headers and buffered body, to the socket in the same
+ * synchronous call that asked the fence, and TLS hands it to the kernel right away.
+ */
+async function http1Pool(kubeConfig: KubeConfig, cluster: Cluster): Promise<Dispatcher | undefined> {
+  const tls: AgentOptions = {};
+  await kubeConfig.applyToHTTPSOptions(tls);
+  const options = kubeConfig.createDispatcherOptions(cluster, tls);
+  return options.type === "agent" ? new Agent({ connect: options.connect, allowH2: false }) : undefined;
 }
 
 function parseJson(text: string): unknown {

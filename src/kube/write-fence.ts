@@ -7,11 +7,16 @@
 // again, before any of our code or timers run, and it lands after a successor took the Lease. So
 // the check runs in undici's `onRequestStart`, which the connection calls synchronously right
 // before it writes the request; the clock behind `mayWrite` is monotonic, so a frozen process sees
-// the time it lost. fetch hands undici the body as an async iterable, and undici writes the
-// request line and headers together with its first chunk, a few microtasks after
-// `onRequestStart`: a freeze in that gap would send the write on resume (test/kube/write-fence.test.ts).
-// So the check runs again as each body chunk is handed over, right before it is written. Reads
-// are never fenced.
+// the time it lost.
+//
+// The request must then be written in that same synchronous step, and two things stood in the way
+// (both found by test/e2e/faults-freeze.test.ts, each in about 1 run in 3 to 9):
+// - fetch hands undici every body as a stream, written chunk by chunk after `onRequestStart` has
+//   returned. So the fence reads a streamed write body into one buffer before it hands the request
+//   on; undici writes a buffer in the same call that asked `onRequestStart`.
+// - Over HTTP/2, node:http2 queues a request's frames and writes them later in the event loop. So
+//   the fenced client speaks HTTP/1.1 (kube/rest.ts), where undici writes to the TLS socket at once.
+// Reads are never fenced.
 import type { Dispatcher } from "undici";
 
 /** A write refused because this replica no longer leads: it was never sent. */
@@ -24,54 +29,54 @@ export class NotLeaderError extends Error {
 
 const WRITE_METHODS: ReadonlySet<string> = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
+type Body = Dispatcher.DispatchOptions["body"];
+type Chunk = Buffer | Uint8Array | string;
+
 /** An undici interceptor that aborts a write at the socket when `mayWrite()` is false. */
 export function writeFence(mayWrite: () => boolean): Dispatcher.DispatcherComposeInterceptor {
   return (dispatch) => (options, handler) => {
     if (!WRITE_METHODS.has(String(options.method).toUpperCase())) return dispatch(options, handler);
-    const request: Started = {};
-    return dispatch(
-      { ...options, body: fencedBody(options.body, mayWrite, request) },
-      fenced(handler, mayWrite, request),
+    const guarded = fenced(handler, mayWrite);
+    const { body } = options;
+    if (!isStreamed(body)) return dispatch(options, guarded);
+    // Dispatched once the body is in memory (an interceptor may dispatch later, as undici's own
+    // DNS interceptor does after its lookup). Kubernetes request bodies are small JSON documents.
+    readAll(body).then(
+      (buffer) => {
+        try {
+          dispatch({ ...options, body: buffer }, guarded);
+        } catch (error) {
+          refuse(handler, error);
+        }
+      },
+      (error: unknown) => refuse(handler, error),
     );
+    return true;
   };
 }
 
-/** The request's controller, once the connection has started it: the body's check aborts through it. */
-interface Started {
-  controller?: Dispatcher.DispatchController;
+/** A body undici would write chunk by chunk, after `onRequestStart` has returned (fetch's, a Readable). */
+function isStreamed(body: Body): body is Body & AsyncIterable<Chunk> {
+  return typeof body === "object" && body !== null && Symbol.asyncIterator in body;
 }
 
-type Body = Dispatcher.DispatchOptions["body"];
-
-/** A streamed body whose every chunk is handed over only while `mayWrite()` holds. */
-function fencedBody(body: Body, mayWrite: () => boolean, request: Started): Body {
-  if (body === null || body === undefined || typeof body === "string" || body instanceof Uint8Array)
-    return body; // written at once, right after onRequestStart
-  if (!(Symbol.asyncIterator in body)) return body;
-  const chunks = body as AsyncIterable<Buffer | Uint8Array | string>;
-  return (async function* () {
-    for await (const chunk of chunks) {
-      if (!mayWrite()) {
-        // Aborting errors the request and closes the connection before anything is written (an
-        // error thrown from here would leave the request hanging until its timeout).
-        request.controller?.abort(new NotLeaderError());
-        return;
-      }
-      yield chunk;
-    }
-  })() as unknown as Body;
+async function readAll(body: AsyncIterable<Chunk>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks);
 }
 
-function fenced(
-  handler: Dispatcher.DispatchHandler,
-  mayWrite: () => boolean,
-  request: Started,
-): Dispatcher.DispatchHandler {
+/** Fails a request that never reached a connection (undici's own interceptors pass no controller). */
+function refuse(handler: Dispatcher.DispatchHandler, error: unknown): void {
+  const reason = error instanceof Error ? error : new Error(String(error));
+  handler.onResponseError?.(null as unknown as Dispatcher.DispatchController, reason);
+}
+
+function fenced(handler: Dispatcher.DispatchHandler, mayWrite: () => boolean): Dispatcher.DispatchHandler {
   return new Proxy(handler, {
     get(target, key) {
       if (key === "onRequestStart") {
         return (controller: Dispatcher.DispatchController, context: unknown) => {
-          request.controller = controller;
           if (!mayWrite()) {
             controller.abort(new NotLeaderError());
             return;

@@ -1,12 +1,10 @@
-// KNOWN FAILURE, kept out of the suite (vitest collects *.test.ts only; typecheck and lint still
-// cover it). Run it with: cp it to faults-freeze.test.ts, or see docs/faults.md.
-//
-// Before the write fence it failed in every run: the resumed replica patched Deployments after
-// the successor had acquired the Lease. With the fence (src/kube/write-fence.ts: a write is
-// checked when the connection starts it and again as its body is handed over) it passed 5 runs in
-// a row, then failed 2 of the next 3 with the same symptom: 3–4 status patches by the resumed
-// replica, received by the apiserver about 2 s after the successor took the Lease. How they pass
-// the fence is not understood yet; the replica's clock-based isLeader() should be false then.
+// What it found (docs/faults.md): the resumed replica wrote after the successor took the Lease,
+// first through writes that had passed the leadership check in our code and waited in undici's
+// pool (the write fence now checks at the socket: src/kube/write-fence.ts), then, about 1 run in
+// 3, through writes the fence had passed that were not yet on the socket when the freeze came:
+// over HTTP/2, whose frames node:http2 writes later in the event loop, and through fetch's
+// streamed body, written after the check (the fenced client now speaks HTTP/1.1 with one buffered
+// body, written in the call that checks).
 //
 // A leader frozen (SIGSTOP) for longer than its lease, in the middle of its writes, while churn
 // goes on; another replica takes over; the frozen one is resumed (SIGCONT). From the apiserver's

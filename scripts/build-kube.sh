@@ -96,6 +96,9 @@ build_etcd() {
 build etcd build_etcd
 build kwok env GOBIN="$BIN" go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 build helm env GOBIN="$BIN" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+# kwokctl (issue 14 item 7): kwok's own cluster runner, from the same kwok release; versioned so a
+# warm cache builds only this one.
+versioned kwokctl "$KWOK_VERSION" env GOBIN="$BIN" go install "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION"
 
 # The real node (scripts/cluster/real-node/). The kubelet comes from the same wrapper module as
 # the control plane. containerd without cgo: the btrfs/zfs/devmapper snapshotters need C

@@ -11,6 +11,7 @@ export const BINARIES = [
   "kube-controller-manager",
   "kube-scheduler",
   "kwok",
+  "kwokctl",
   "kubectl",
 ] as const;
 

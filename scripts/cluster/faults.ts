@@ -1,14 +1,16 @@
 // Faults a test can inflict on the running plane: the apiserver stopped and started again (same
 // command line, same ports, same etcd), and etcd compacted to its newest revision so that every
-// resourceVersion handed out before is gone (a watch resumed from one gets 410 Gone).
+// resourceVersion handed out before is gone (a watch resumed from one gets 410 Gone). kwokctl
+// starts and stops whole clusters only, so the apiserver is restarted here, from the command line
+// kwokctl gave it, into kwokctl's own pid file and log.
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { healthUrl, kubeApiserver } from "./components.ts";
+import { healthUrl } from "./components.ts";
 import type { ClusterPaths } from "./paths.ts";
 import { isHealthy, type TlsClient, waitUntil } from "./probe.ts";
-import { readPid, startProcess, stopProcess } from "./processes.ts";
+import { commandLine, readPid, startProcess, stopProcess } from "./processes.ts";
 import { type PlaneState, readState } from "./state.ts";
 
 async function planeState(paths: ClusterPaths): Promise<PlaneState> {
@@ -52,6 +54,9 @@ export async function apiserverOutage(paths: ClusterPaths, outage: ApiserverOuta
   const state = await planeState(paths);
   const pid = await readPid(paths, "kube-apiserver");
   if (pid === undefined) throw new Error(`kube-apiserver has no pid file in ${paths.pids}`);
+  const argv = await commandLine(pid);
+  const [command, ...args] = argv ?? [];
+  if (command === undefined) throw new Error(`kube-apiserver (pid ${pid}) is not running`);
   const signalled = performance.now();
   process.kill(pid, outage.signal);
   // /proc shows a process as gone once its memory is released, a moment before its sockets are:
@@ -69,7 +74,7 @@ export async function apiserverOutage(paths: ClusterPaths, outage: ApiserverOuta
     })(),
     sleep(outage.downMs),
   ]);
-  await startProcess(paths, kubeApiserver(paths, state));
+  await startProcess(paths, { name: "kube-apiserver", command, args });
   const tls = await adminTls(paths);
   await waitUntil(
     async () => ((await isHealthy(healthUrl("kube-apiserver", state), tls)) ? true : undefined),

@@ -99,7 +99,7 @@ export async function waitForReadyNodes(
       return ready === wanted.size ? true : undefined;
     },
     {
-      what: `${wanted.size} Ready nodes (is kwok running? see logs/kwok.log)`,
+      what: `${wanted.size} Ready nodes (is kwok running? see logs/kwok-controller.log)`,
       timeoutMs,
       // Listing 1000 nodes is megabytes of JSON: do not make the busy apiserver do it twice a second.
       intervalMs: wanted.size > 100 ? 3_000 : 500,

@@ -1,7 +1,8 @@
 // Certificates through the `openssl` CLI (present wherever Kubernetes tooling is; no npm crypto
-// dependency): one CA per plane, client certificates whose subject is the Kubernetes identity
-// (CN = user, O = group), serving certificates with IP and DNS SANs, and the ServiceAccount
-// signing key pair. Keys are ECDSA P-256 (fast to make) except the RSA ServiceAccount key.
+// dependency): CAs for tests and the demo, client certificates whose subject is the Kubernetes
+// identity (CN = user, O = group) and serving certificates with IP and DNS SANs, issued from
+// kwokctl's CA for the plane's extra identities (the real node's kubelet, audited replicas).
+// Keys are ECDSA P-256 (fast to make).
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
@@ -156,16 +157,4 @@ export function issueLoopbackServingCertificate(
     ipAddresses: ["127.0.0.1"],
     dnsNames: ["localhost"],
   });
-}
-
-/** The key pair kube-apiserver signs ServiceAccount tokens with (and verifies them by). */
-export async function createSigningKeyPair(
-  dir: string,
-  name: string,
-): Promise<{ privateKey: string; publicKey: string }> {
-  await mkdir(dir, { recursive: true });
-  const files = { privateKey: join(dir, `${name}.key`), publicKey: join(dir, `${name}.pub`) };
-  await openssl(["genrsa", "-out", files.privateKey, "2048"]);
-  await openssl(["rsa", "-in", files.privateKey, "-pubout", "-out", files.publicKey]);
-  return files;
 }

@@ -2,39 +2,23 @@
 // one (after clearing what a killed run left), `downPlane` stops every process and removes the
 // state directory. The CLI, the e2e global setup and the demo all go through these two.
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { resolveBinDir } from "./binaries.ts";
-import {
-  COMPONENTS,
-  type Component,
-  componentKubeconfig,
-  etcd,
-  healthUrl,
-  kubeApiserver,
-  kubeControllerManager,
-  kubeScheduler,
-  kwok,
-} from "./components.ts";
+import { COMPONENTS, type Component, healthUrl } from "./components.ts";
 import { adminClients } from "./kube-client.ts";
 import { writeKubeconfig } from "./kubeconfig.ts";
+import { createCluster, deleteCluster, type KwokctlRun } from "./kwokctl.ts";
 import { withLock } from "./lock.ts";
 import { DEFAULT_POOL_SIZES, type PoolSizes } from "./node-pools.ts";
 import { describe, reconcileNodePools, waitForReadyNodes } from "./nodes.ts";
 import { type ClusterPaths, clusterPaths } from "./paths.ts";
-import { createCertificateAuthority, createSigningKeyPair, issueCertificate } from "./pki.ts";
+import { issueCertificate } from "./pki.ts";
 import { freeLoopbackPorts } from "./ports.ts";
 import { isHealthy, type TlsClient, waitUntil } from "./probe.ts";
-import {
-  findOurProcesses,
-  isOurProcess,
-  type ProcessSpec,
-  readPid,
-  removePidFile,
-  startProcess,
-  stopProcess,
-} from "./processes.ts";
+import { findOurProcesses, isOurProcess, readPid, removePidFile, stopProcess } from "./processes.ts";
 import type { Progress } from "./progress.ts";
 import { realNodeLayout } from "./real-node/layout.ts";
 import { realNodeHealthy, startRealNode, stopRealNode } from "./real-node/real-node.ts";
@@ -81,7 +65,7 @@ export async function upPlane(options: UpOptions): Promise<Plane> {
       return { paths, state, kubeconfig: paths.kubeconfig, reused: false };
     } catch (error) {
       // Nothing half-started keeps running; the logs stay for reading (the next up or down removes them).
-      await stopProcesses(paths, log);
+      await stopProcesses(paths, log, undefined);
       log(`start-up failed; logs kept in ${paths.logs}`);
       throw error;
     }
@@ -99,6 +83,8 @@ export async function healthyState(paths: ClusterPaths): Promise<PlaneState | un
   const state = await readState(paths);
   if (!state) return undefined;
   const tls = await adminTls(paths);
+  // No PKI where kwokctl keeps it: a plane from before kwokctl, or one half torn down.
+  if (tls === undefined) return undefined;
   for (const component of COMPONENTS) {
     const pid = await readPid(paths, component);
     if (pid === undefined || !(await isOurProcess(pid, paths))) return undefined;
@@ -110,24 +96,34 @@ export async function healthyState(paths: ClusterPaths): Promise<PlaneState | un
   return state;
 }
 
-async function adminTls(paths: ClusterPaths): Promise<TlsClient> {
-  const [ca, cert, key] = await Promise.all(
-    ["ca.crt", "admin.crt", "admin.key"].map((file) => readFile(join(paths.pki, file))),
-  );
-  return { ca: ca as Buffer, cert: cert as Buffer, key: key as Buffer };
+/** kwokctl's admin client certificate, for the health probes; undefined until kwokctl has written it. */
+async function adminTls(paths: ClusterPaths): Promise<TlsClient | undefined> {
+  try {
+    const [ca, cert, key] = await Promise.all(
+      ["ca.crt", "admin.crt", "admin.key"].map((file) => readFile(join(paths.pki, file))),
+    );
+    return { ca: ca as Buffer, cert: cert as Buffer, key: key as Buffer };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
 }
 
 /** Stops every process of this plane and removes its state. */
 async function clearLeftovers(paths: ClusterPaths, log: Progress): Promise<void> {
-  await stopProcesses(paths, log);
+  await stopProcesses(paths, log, (await readState(paths))?.binDir);
   await rm(paths.root, { recursive: true, force: true });
 }
 
-/** Stops every process of this plane: those with pid files, then any stray one. */
-async function stopProcesses(paths: ClusterPaths, log: Progress): Promise<void> {
+/**
+ * Stops every process of this plane: the demo's prepull, the real node, then kwokctl's cluster
+ * (`kwokctl delete cluster`, when the binary directory is known; it removes its directory, logs
+ * included), then any stray one of ours found through /proc.
+ */
+async function stopProcesses(paths: ClusterPaths, log: Progress, binDir: string | undefined): Promise<void> {
   const stopped: string[] = [];
   // Processes started alongside the plane (the demo's prepull) go first, then the real node (its
-  // pods through the CRI while containerd still runs), then the plane in reverse.
+  // pods through the CRI while containerd still runs), then the plane.
   for (const name of EXTRA_PROCESSES) {
     const pid = await readPid(paths, name);
     if (pid !== undefined && (await isOurProcess(pid, paths))) {
@@ -136,14 +132,10 @@ async function stopProcesses(paths: ClusterPaths, log: Progress): Promise<void> 
     }
     await removePidFile(paths, name);
   }
-  await stopRealNode(paths, (await readState(paths))?.binDir, log);
-  for (const component of [...COMPONENTS].reverse()) {
-    const pid = await readPid(paths, component);
-    if (pid !== undefined && (await isOurProcess(pid, paths))) {
-      await stopProcess(pid, paths);
-      stopped.push(component);
-    }
-    await removePidFile(paths, component);
+  await stopRealNode(paths, binDir, log);
+  if (binDir !== undefined && existsSync(paths.kwokctlCluster)) {
+    await deleteCluster(paths, binDir);
+    stopped.push("kwokctl cluster");
   }
   const strays = await findOurProcesses(paths);
   for (const pid of strays) await stopProcess(pid, paths);
@@ -152,7 +144,6 @@ async function stopProcesses(paths: ClusterPaths, log: Progress): Promise<void> 
   if (stopped.length > 0) log(`stopped ${stopped.join(", ")}`);
   if (strays.length > 0)
     log(`stopped ${strays.length} stray process(es) of an earlier run: ${strays.join(", ")}`);
-  await rm(paths.root, { recursive: true, force: true });
 }
 
 async function startFresh(paths: ClusterPaths, pools: PoolSizes, log: Progress): Promise<PlaneState> {
@@ -160,8 +151,8 @@ async function startFresh(paths: ClusterPaths, pools: PoolSizes, log: Progress):
   const binDir = await resolveBinDir();
   const kubernetesVersion = await versionOf(join(binDir, "kube-apiserver"));
   log(`Kubernetes ${kubernetesVersion} from ${binDir}`);
-  for (const dir of [paths.root, paths.pki, paths.logs, paths.pids, paths.users])
-    await mkdir(dir, { recursive: true });
+  // Not kwokctl's directories: it writes its PKI only where no pki directory exists yet.
+  for (const dir of [paths.root, paths.users]) await mkdir(dir, { recursive: true });
 
   const [etcdClient, etcdPeer, apiserver, controllerManager, scheduler, kwokPort] =
     await freeLoopbackPorts(6);
@@ -181,27 +172,19 @@ async function startFresh(paths: ClusterPaths, pools: PoolSizes, log: Progress):
     startedAt: new Date().toISOString(),
   };
 
-  await createPki(paths, state);
-  log("certificates and kubeconfigs written");
-  const tls = await adminTls(paths);
-
-  await startAndWait(paths, etcd(paths, state), "etcd", state, tls, log, 30_000);
-  await startAndWait(paths, kubeApiserver(paths, state), "kube-apiserver", state, tls, log, 120_000);
-  await Promise.all([
-    startAndWait(
-      paths,
-      kubeControllerManager(paths, state),
-      "kube-controller-manager",
-      state,
-      tls,
-      log,
-      60_000,
-    ),
-    kubeScheduler(paths, state).then((spec) =>
-      startAndWait(paths, spec, "kube-scheduler", state, tls, log, 60_000),
-    ),
-    kwok(paths, state).then((spec) => startAndWait(paths, spec, "kwok", state, tls, log, 60_000)),
-  ]);
+  const kwokctl = await createCluster({
+    paths,
+    binDir,
+    ports: state.ports,
+    podGateway: realNodeLayout(paths).gateway,
+  });
+  try {
+    await waitForComponents(paths, state, kwokctl, log);
+  } finally {
+    // Gone already when all went well; on a failure it may still be waiting for the apiserver.
+    kwokctl.kill();
+  }
+  await writeAdminKubeconfig(paths, state);
   await writeState(paths, state);
   await convergeNodes(paths, state, pools, log);
   state.realNode = await startRealNode({
@@ -234,106 +217,82 @@ async function versionOf(binary: string): Promise<string> {
   return version;
 }
 
-async function startAndWait(
+const START_TIMEOUT_MS: Record<Component, number> = {
+  etcd: 30_000,
+  "kube-apiserver": 120_000,
+  "kube-controller-manager": 60_000,
+  "kube-scheduler": 60_000,
+  "kwok-controller": 60_000,
+};
+
+/** Waits for each component's health in start order; fails early when one (or kwokctl) exits. */
+async function waitForComponents(
   paths: ClusterPaths,
-  spec: ProcessSpec,
-  component: Component,
   state: PlaneState,
-  tls: TlsClient,
+  kwokctl: KwokctlRun,
   log: Progress,
-  timeoutMs: number,
 ): Promise<void> {
-  const pid = await startProcess(paths, spec);
-  const logFile = join(paths.logs, `${component}.log`);
-  await waitUntil(async () => ((await isHealthy(healthUrl(component, state), tls)) ? true : undefined), {
-    what: `${component} to become healthy (log: ${logFile})`,
-    timeoutMs,
-    stillPossible: async () => {
-      if (!(await isOurProcess(pid, paths))) {
-        throw new Error(
-          `${component} exited during start-up; last lines of ${logFile}:\n${await tail(logFile, 25)}`,
-        );
-      }
+  let failed: string | undefined;
+  kwokctl.done.then(
+    ({ code, output }) => {
+      if (code !== 0) failed = `kwokctl create cluster exited with ${code}:\n${lastLines(output, 25)}`;
     },
-  });
-  log(`${component} healthy (pid ${pid})`);
+    (error: Error) => {
+      failed = `cannot run kwokctl: ${error.message}`;
+    },
+  );
+  for (const component of COMPONENTS) {
+    const logFile = join(paths.logs, `${component}.log`);
+    await waitUntil(
+      async () => {
+        // kwokctl writes the admin certificate before it starts anything.
+        const tls = await adminTls(paths);
+        return tls !== undefined && (await isHealthy(healthUrl(component, state), tls)) ? true : undefined;
+      },
+      {
+        what: `${component} to become healthy (log: ${logFile})`,
+        timeoutMs: START_TIMEOUT_MS[component],
+        stillPossible: async () => {
+          if (failed !== undefined) throw new Error(failed);
+          const pid = await readPid(paths, component);
+          if (pid !== undefined && !(await isOurProcess(pid, paths)))
+            throw new Error(
+              `${component} exited during start-up; last lines of ${logFile}:\n${lastLines(await readFile(logFile, "utf8"), 25)}`,
+            );
+        },
+      },
+    );
+    log(`${component} healthy (pid ${await readPid(paths, component)})`);
+  }
+  // kwokctl returns once its own probe (kubectl get --raw /version) has answered.
+  const { code, output } = await kwokctl.done;
+  if (code !== 0) throw new Error(`kwokctl create cluster exited with ${code}:\n${lastLines(output, 25)}`);
 }
 
-async function tail(file: string, lines: number): Promise<string> {
-  return (await readFile(file, "utf8")).trimEnd().split("\n").slice(-lines).join("\n");
+function lastLines(text: string, lines: number): string {
+  return text.trimEnd().split("\n").slice(-lines).join("\n");
 }
 
-async function createPki(paths: ClusterPaths, state: PlaneState): Promise<void> {
-  const dir = paths.pki;
-  const ca = await createCertificateAuthority(dir, "ca", "prepull-local-cluster-ca");
-  const loopback = { ipAddresses: ["127.0.0.1"], dnsNames: ["localhost"] };
-  await issueCertificate({
-    ca,
-    dir,
-    name: "apiserver",
-    commonName: "kube-apiserver",
-    usage: "server",
-    // The real node's bridge address: pods reach the apiserver there (real-node/apiserver-forward.ts).
-    ipAddresses: ["127.0.0.1", "10.96.0.1", realNodeLayout(paths).gateway],
-    dnsNames: [
-      "localhost",
-      "kubernetes",
-      "kubernetes.default",
-      "kubernetes.default.svc",
-      "kubernetes.default.svc.cluster.local",
-    ],
-  });
-  await createSigningKeyPair(dir, "service-accounts");
-  // The apiserver's identity towards kubelets (logs, exec); the real node's kubelet authorises it.
-  await issueCertificate({
-    ca,
-    dir,
-    name: "apiserver-kubelet-client",
-    commonName: "kube-apiserver-kubelet-client",
-    organizations: ["system:masters"],
-    usage: "client",
-  });
-  const server = apiserverUrl(state);
+/**
+ * The admin kubeconfig as before kwokctl: user kubernetes-admin (system:masters), the name
+ * kubeadm gives it, which the captured AdmissionReviews carry (test/e2e/capture-fixtures.test.ts);
+ * kwokctl's own admin is kwok-admin.
+ */
+async function writeAdminKubeconfig(paths: ClusterPaths, state: PlaneState): Promise<void> {
+  const ca = { cert: join(paths.pki, "ca.crt"), key: join(paths.pki, "ca.key") };
   const admin = await issueCertificate({
     ca,
-    dir,
-    name: "admin",
+    dir: paths.pki,
+    name: "kubernetes-admin",
     commonName: "kubernetes-admin",
     organizations: ["system:masters"],
     usage: "client",
   });
   await writeKubeconfig({
     path: paths.kubeconfig,
-    server,
+    server: apiserverUrl(state),
     caCert: ca.cert,
     client: admin,
     userName: "kubernetes-admin",
   });
-  const identities: Record<Exclude<Component, "etcd" | "kube-apiserver">, { cn: string; o?: string[] }> = {
-    "kube-controller-manager": { cn: "system:kube-controller-manager" },
-    "kube-scheduler": { cn: "system:kube-scheduler" },
-    // kwok writes every Node's and Pod's status; in a real cluster that is many kubelets.
-    kwok: { cn: "kwok-controller", o: ["system:masters"] },
-  };
-  for (const [component, identity] of Object.entries(identities) as [
-    keyof typeof identities,
-    { cn: string; o?: string[] },
-  ][]) {
-    const client = await issueCertificate({
-      ca,
-      dir,
-      name: component,
-      commonName: identity.cn,
-      organizations: identity.o,
-      usage: "client-and-server",
-      ...loopback,
-    });
-    await writeKubeconfig({
-      path: componentKubeconfig(paths, component),
-      server,
-      caCert: ca.cert,
-      client,
-      userName: identity.cn,
-    });
-  }
 }

@@ -1,5 +1,7 @@
-// Supervision of the plane's processes: each runs detached (it outlives `cluster:up`), logs to
-// <state>/logs/<name>.log and has its pid in <state>/pids/<name>.pid. A process is "ours" only if
+// Supervision of the processes the plane runs besides kwokctl's (the real node, the demo's
+// prepull, an apiserver a fault test restarted): each runs detached (it outlives `cluster:up`),
+// logs to <logs>/<name>.log and has its pid in <pids>/<name>.pid, the directories and pid file
+// format kwokctl uses for its components. A process is "ours" only if
 // its command line names our state directory and one of our programs (a control-plane binary, or
 // prepull's src/main.ts as the demo runs it), so a recycled pid or an unrelated process is never
 // signalled.
@@ -32,7 +34,9 @@ export async function startProcess(paths: ClusterPaths, spec: ProcessSpec): Prom
       throw new Error(`cannot start ${spec.name} (${spec.command}): ${error.message}`);
     }
     child.unref();
-    await writeFile(pidFile(paths, spec.name), `${pid}\n`);
+    // No newline: kwokctl reads pid files with strconv.Atoi, and `kwokctl delete cluster` must
+    // stop a component a fault test restarted (faults.ts).
+    await writeFile(pidFile(paths, spec.name), String(pid));
     return pid;
   } finally {
     await log.close();
@@ -55,7 +59,8 @@ export async function readPid(paths: ClusterPaths, name: string): Promise<number
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
-async function commandLine(pid: number): Promise<string[] | undefined> {
+/** The argv of a live process; undefined once it has exited. */
+export async function commandLine(pid: number): Promise<string[] | undefined> {
   try {
     const raw = await readFile(`/proc/${pid}/cmdline`, "utf8");
     const stat = await readFile(`/proc/${pid}/stat`, "utf8");
@@ -79,14 +84,17 @@ const OWN_SCRIPTS = [
     join(REPO_ROOT, "scripts", "cluster", "real-node", f),
   ),
 ];
-/** The real node's programs (the runc shims name our containerd's socket in their arguments). */
-const NODE_PROGRAMS: readonly string[] = NODE_BINARIES;
+/**
+ * The plane's programs: the cached binaries, kwok as kwokctl links it into its cluster directory,
+ * and the real node's programs (the runc shims name our containerd's socket in their arguments).
+ */
+const PROGRAMS: readonly string[] = [...BINARIES, "kwok-controller", ...NODE_BINARIES];
 
 function isOurs(argv: readonly string[], paths: ClusterPaths): boolean {
   const program = argv[0];
   if (program === undefined) return false;
   const name = basename(program);
-  const isPlaneBinary = (BINARIES as readonly string[]).includes(name) || NODE_PROGRAMS.includes(name);
+  const isPlaneBinary = PROGRAMS.includes(name);
   const isOwnScript = argv[1] !== undefined && OWN_SCRIPTS.includes(argv[1]);
   return (isPlaneBinary || isOwnScript) && argv.some((arg) => arg.includes(paths.root));
 }

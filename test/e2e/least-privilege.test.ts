@@ -8,13 +8,15 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { BatchV1Api, RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { daemonSetWith, MANAGED_SELECTOR, waitFor } from "../../bench/reconcile-harness.ts";
+import { auditLogPath } from "../../scripts/cluster/components.ts";
+import { clusterPaths } from "../../scripts/cluster/paths.ts";
 import { send } from "../support/https-client.ts";
 import { type Installed, installRbac } from "./support/chart-rbac.ts";
-import { adminClients, kubeconfigPath } from "./support/cluster.ts";
+import { adminClients } from "./support/cluster.ts";
 import { withNamespace } from "./support/namespace.ts";
 import { type RunningPrepull, startPrepull } from "./support/prepull.ts";
 import { deployment } from "./support/workloads.ts";
@@ -266,7 +268,7 @@ function covers(grant: Grant, call: Call, verb: string): boolean {
 }
 
 test("the audit log: every call prepull's ServiceAccount made was granted, and every grant was used", async () => {
-  const auditLog = join(dirname(kubeconfigPath()), "logs", "audit.log");
+  const auditLog = auditLogPath(clusterPaths());
   expect(
     existsSync(auditLog),
     `${auditLog} is missing: the plane predates its audit policy; restart it (npm run cluster:down)`,

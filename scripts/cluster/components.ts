@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { KWOK_STAGES } from "./kwok-stages.ts";
 import { type ClusterPaths, REPO_ROOT } from "./paths.ts";
 import type { ProcessSpec } from "./processes.ts";
+import { SERVICE_CLUSTER_IP_RANGE } from "./service-network.ts";
 import type { PlaneState } from "./state.ts";
 
 /** Start order; stop order is the reverse. */
@@ -18,7 +19,6 @@ export const COMPONENTS = [
 ] as const;
 export type Component = (typeof COMPONENTS)[number];
 
-const SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16";
 const NODE_LEASE_SECONDS = 120;
 const SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local";
 

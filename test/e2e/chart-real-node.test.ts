@@ -401,12 +401,13 @@ describe.skipIf(realNodeTurnedOff)("the chart from the locally built image, on t
 
   it("helm test passes: the chart's test pod calls the webhook through the Service's name", async () => {
     const started = Date.now();
-    const test = helmIn("test", release, "--timeout=3m", "--logs");
+    // No --logs: the hook's delete policy (hook-succeeded) removes the pod before Helm reads them.
+    const test = helmIn("test", release, "--timeout=3m");
     console.log(`helm test took ${((Date.now() - started) / 1000).toFixed(1)} s`);
     expect(test.status, `${test.stdout}\n${test.stderr}`).toBe(0);
     expect(test.stdout).toContain(`TEST SUITE:     ${fullname}-test-webhook`);
+    // The pod exits 0 only for an allowed AdmissionReview that echoes its request's uid.
     expect(test.stdout).toContain("Phase:          Succeeded");
-    expect(test.stdout).toMatch(/webhook answered: allowed, uid [0-9a-f-]{36}/);
   });
 
   it("cert-manager renews the serving certificate while a client keeps calling: 0 failed, no restarts", async () => {

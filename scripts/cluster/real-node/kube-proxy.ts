@@ -111,15 +111,10 @@ export const KUBE_PROXY_NAT_CHAIN = "KUBE-SERVICES";
 
 /** True when kube-proxy's Service chain is in the host's nat table. */
 export async function kubeProxyRulesPresent(): Promise<boolean> {
-  try {
-    await execFileAsync("iptables", ["-w", "5", "-t", "nat", "-n", "-L", KUBE_PROXY_NAT_CHAIN], {
-      env: { ...process.env, PATH: `${process.env.PATH ?? "/usr/bin:/bin"}:/usr/sbin:/sbin` },
-    });
-    return true;
-  } catch (error) {
-    // iptables exits 1 and says so when the chain does not exist; anything else is a real error.
-    const stderr = String((error as { stderr?: string }).stderr ?? "");
-    if (/No chain\/target\/match by that name/.test(stderr)) return false;
-    throw error;
-  }
+  // The whole table, not `-L KUBE-SERVICES`: for a chain that does not exist, iptables-nft answers
+  // with an error that depends on what else is in the table.
+  const { stdout } = await execFileAsync("iptables", ["-w", "5", "-t", "nat", "-S"], {
+    env: { ...process.env, PATH: `${process.env.PATH ?? "/usr/bin:/bin"}:/usr/sbin:/sbin` },
+  });
+  return stdout.split("\n").includes(`-N ${KUBE_PROXY_NAT_CHAIN}`);
 }

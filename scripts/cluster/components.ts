@@ -92,8 +92,9 @@ export function kubeApiserver(paths: ClusterPaths, state: PlaneState): ProcessSp
       `--kubelet-client-key=${pki(paths, "apiserver-kubelet-client.key")}`,
       `--kubelet-certificate-authority=${pki(paths, "ca.crt")}`,
       // Webhooks (and aggregated APIs) are called at an endpoint of their Service, not its cluster
-      // IP: there is no kube-proxy (its host-wide iptables rules would clash between planes), and
-      // the real node's pod addresses are reachable from the host on its bridge.
+      // IP: only the real node runs kube-proxy (its iptables rules are host-wide, so one plane per
+      // machine may have it; KWOK-only planes have none), and the real node's pod addresses are
+      // reachable from the host on its bridge.
       "--enable-aggregator-routing=true",
       "--profiling=false",
       // What ServiceAccounts do, for the least-privilege test (metadata only, bounded size).

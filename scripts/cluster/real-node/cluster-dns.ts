@@ -20,7 +20,7 @@ import type { RealNodeLayout } from "./layout.ts";
 export const CLUSTER_DOMAIN = "cluster.local";
 
 /** CoreDNS's identity (its client certificate's CN), and its ClusterRole and binding's name. */
-export const CLUSTER_DNS_USER = "prepull:real-node-dns";
+const CLUSTER_DNS_USER = "prepull:real-node-dns";
 
 /** What the `kubernetes` plugin lists and watches (with `pods disabled`, no Pods). */
 export const CLUSTER_DNS_RULES = [

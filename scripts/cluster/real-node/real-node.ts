@@ -73,7 +73,8 @@ export interface RealNodeState {
   };
   /**
    * Where pods on this node reach the apiserver (the bridge address, forwarded to loopback): what
-   * an in-cluster client needs as KUBERNETES_SERVICE_HOST/PORT here, with no kube-proxy.
+   * an in-cluster client needs as KUBERNETES_SERVICE_HOST/PORT here: the `kubernetes` Service has
+   * no endpoints (the apiserver listens on loopback only), so its cluster IP leads nowhere.
    */
   apiserverForPods: { host: string; port: number };
   /** The cluster DNS pods on this node use (the kubelet's clusterDNS): CoreDNS on the bridge address. */

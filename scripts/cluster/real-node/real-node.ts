@@ -367,12 +367,16 @@ async function createCgroupRoot(layout: RealNodeLayout): Promise<void> {
 }
 
 /**
- * Takes the real node out of the cluster as a node leaving it would: its kubelet stopped and its
- * Node deleted (containerd, its images and running containers stay). `joinRealNode` brings it back.
+ * Takes the real node out of the cluster as a node leaving it would: its kubelet and kube-proxy
+ * stopped and its Node deleted (containerd, its images and running containers stay; so do
+ * kube-proxy's rules until it syncs again). `joinRealNode` brings it back. kube-proxy goes too
+ * because it exits by itself once its Node is deleted (its node manager's rule).
  */
 export async function leaveRealNode(paths: ClusterPaths, core: CoreV1Api): Promise<void> {
-  const pid = await readPid(paths, "kubelet");
-  if (pid !== undefined && (await isOurProcess(pid, paths))) await stopProcess(pid, paths);
+  for (const name of ["kube-proxy", "kubelet"]) {
+    const pid = await readPid(paths, name);
+    if (pid !== undefined && (await isOurProcess(pid, paths))) await stopProcess(pid, paths);
+  }
   await core.deleteNode({ name: REAL_NODE_NAME }).catch(() => undefined);
   await waitUntil(
     async () =>
@@ -386,7 +390,10 @@ export async function leaveRealNode(paths: ClusterPaths, core: CoreV1Api): Promi
   );
 }
 
-/** Starts the kubelet again: it registers a new Node, with `extraTaints` besides its own. */
+/**
+ * Starts the kubelet again: it registers a new Node, with `extraTaints` besides its own; then
+ * kube-proxy, which reads its addresses from that Node.
+ */
 export async function joinRealNode(
   paths: ClusterPaths,
   binDir: string,
@@ -408,6 +415,12 @@ export async function joinRealNode(
       return node && isReady(node) ? true : undefined;
     },
     { what: `node ${REAL_NODE_NAME} Ready again`, timeoutMs: 120_000, intervalMs: 250 },
+  );
+  await startAndWait(
+    paths,
+    kubeProxyProcess(binDir, layout),
+    `http://127.0.0.1:${state.ports.kubeProxyHealthz}/healthz`,
+    log,
   );
 }
 

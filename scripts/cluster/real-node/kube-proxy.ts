@@ -101,9 +101,14 @@ export function kubeProxyProcess(binDir: string, layout: RealNodeLayout): Proces
  * process has stopped, or its next sync would write them again).
  */
 export async function cleanUpKubeProxyRules(binDir: string): Promise<void> {
-  await execFileAsync(join(binDir, "kube-proxy"), ["--cleanup", "--v=0"], {
-    env: { ...process.env, PATH: `${process.env.PATH ?? "/usr/bin:/bin"}:/usr/sbin:/sbin` },
-  });
+  try {
+    await execFileAsync(join(binDir, "kube-proxy"), ["--cleanup", "--v=0"], {
+      env: { ...process.env, PATH: `${process.env.PATH ?? "/usr/bin:/bin"}:/usr/sbin:/sbin` },
+    });
+  } catch (error) {
+    const stderr = String((error as { stderr?: string }).stderr ?? (error as Error).message).trim();
+    throw new Error(`kube-proxy --cleanup could not remove its iptables rules: ${stderr.split("\n").at(-1)}`);
+  }
 }
 
 /** kube-proxy's chain in the nat table: present while its rules are on the host. */

@@ -28,7 +28,13 @@ import { clusterDnsProcess, grantClusterDnsAccess, writeClusterDnsFiles } from "
 import { containerdProcess, writeContainerdFiles } from "./containerd.ts";
 import { hostProblem } from "./host.ts";
 import { largeImageMib, pushTestImages, testImages } from "./images.ts";
-import { cleanUpKubeProxyRules, kubeProxyProcess, writeKubeProxyFiles } from "./kube-proxy.ts";
+import {
+  cleanUpKubeProxyRules,
+  KUBE_PROXY_NAT_CHAIN,
+  kubeProxyProcess,
+  kubeProxyRulesPresent,
+  writeKubeProxyFiles,
+} from "./kube-proxy.ts";
 import { kubeletProcess, writeKubeletFiles } from "./kubelet.ts";
 import { REAL_NODE_NAME, type RealNodeLayout, realNodeLayout } from "./layout.ts";
 import { leftovers, removeAllPods, removeBridge, removeCgroups, unmountAll } from "./teardown.ts";
@@ -217,6 +223,13 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
     `http://127.0.0.1:${proxyHealthz}/healthz`,
     log,
   );
+  // Its healthz answers 200 before the first sync has written any rule; the Service chain in the
+  // nat table says the node routes cluster IPs.
+  await waitUntil(async () => ((await kubeProxyRulesPresent()) ? true : undefined), {
+    what: `kube-proxy's first sync (chain ${KUBE_PROXY_NAT_CHAIN} in the nat table; log: ${join(paths.logs, "kube-proxy.log")})`,
+    timeoutMs: 60_000,
+    intervalMs: 250,
+  });
   log(
     `real node ${REAL_NODE_NAME} Ready (kubelet + containerd + runc; kube-proxy; cluster DNS on ${layout.gateway}:53)`,
   );
@@ -451,9 +464,6 @@ export async function stopRealNode(
   };
   await stop("coredns");
   await stop("kube-proxy");
-  // Only a plane that ran kube-proxy (its configuration is in this plane's directory) clears the
-  // host's kube-proxy rules: they are host-wide, and a plane without a real node must not touch them.
-  if (binDir !== undefined && existsSync(layout.kubeProxyConfig)) await cleanUpKubeProxyRules(binDir);
   await stop("kubelet");
   if (binDir !== undefined) await removeAllPods(join(binDir, "crictl"), layout);
   await stop("containerd");
@@ -466,10 +476,14 @@ export async function stopRealNode(
   await removeCgroups(layout);
   await unmountAll(layout);
   await removeBridge(layout);
+  // Last, so that a failure here leaves no process running. Only a plane that ran kube-proxy (its
+  // configuration is in this plane's directory) clears the host's kube-proxy rules: they are
+  // host-wide, and a plane without a real node must not touch them.
+  if (binDir !== undefined && existsSync(layout.kubeProxyConfig)) await cleanUpKubeProxyRules(binDir);
   const left = await leftovers(layout);
   if (left.length > 0) log(`real node: could not remove ${left.join(", ")}`);
   else if (stopped.length > 0)
-    log(`real node: stopped ${stopped.join(", ")}; no mounts, cgroups or bridge left`);
+    log(`real node: stopped ${stopped.join(", ")}; no mounts, cgroups, bridge or kube-proxy rules left`);
 }
 
 export type RealNodeDaemon = "containerd" | "kubelet";

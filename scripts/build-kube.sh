@@ -2,8 +2,9 @@
 # Builds, once, the binaries of the local control plane and caches them outside the repository,
 # keyed by version: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kubelet
 # (from k8s.io/kubernetes through hack/kube), etcd, kwok and helm; for the real node also
-# containerd (with its runc shim and ctr), crictl, crane (images without Docker) and prepull's own
-# static prepull-sleep. A warm cache builds nothing. Prints the bin directory on the last line of stdout.
+# kube-proxy (hack/kube too), CoreDNS, containerd (with its runc shim and ctr), crictl, crane
+# (images without Docker) and prepull's own static prepull-sleep. A warm cache builds nothing.
+# Prints the bin directory on the last line of stdout.
 #
 #   scripts/build-kube.sh              every binary
 #   scripts/build-kube.sh --only helm  that one binary (the unit tests need helm only)
@@ -27,6 +28,7 @@ HELM_VERSION="v3.22.0"
 CONTAINERD_VERSION="v2.4.2"
 CRICTL_VERSION="v1.37.0"
 CRANE_VERSION="v0.22.1"
+COREDNS_VERSION="v1.15.0" # the real node's cluster DNS (issue 16)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${PREPULL_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/prepull}"
@@ -104,6 +106,12 @@ versioned kwokctl "$KWOK_VERSION" env GOBIN="$BIN" go install "sigs.k8s.io/kwok/
 # the control plane. containerd without cgo: the btrfs/zfs/devmapper snapshotters need C
 # libraries and the node uses overlayfs.
 versioned kubelet "$KUBE_VERSION" build_kube kubelet
+# Service routing and cluster DNS on the real node (issue 16): kube-proxy from the same wrapper
+# module as the kubelet, and CoreDNS answering for cluster.local.
+versioned kube-proxy "$KUBE_VERSION" build_kube kube-proxy
+# CoreDNS's go.mod has no replace directives, so `go install` builds it as released.
+versioned coredns "$COREDNS_VERSION" env GOBIN="$BIN" go install -ldflags "-s -w" \
+  "github.com/coredns/coredns@$COREDNS_VERSION"
 CONTAINERD_TAGS="no_btrfs no_zfs no_devmapper"
 for cmd in containerd containerd-shim-runc-v2 ctr; do
   versioned "$cmd" "$CONTAINERD_VERSION" env GOBIN="$BIN" go install -tags "$CONTAINERD_TAGS" \

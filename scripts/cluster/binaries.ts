@@ -18,6 +18,8 @@ export const BINARIES = [
 /** The real node's binaries, built by the same script into the same directory. */
 export const NODE_BINARIES = [
   "kubelet",
+  "kube-proxy",
+  "coredns",
   "containerd",
   "containerd-shim-runc-v2",
   "crictl",

@@ -7,9 +7,9 @@ import { spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type ClusterPaths, KWOKCTL_CLUSTER_NAME, REPO_ROOT } from "./paths.ts";
+import { SERVICE_CLUSTER_IP_RANGE } from "./service-network.ts";
 import type { PlaneState } from "./state.ts";
 
-const SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16";
 /** The first address of the range: the `kubernetes` Service, which in-cluster clients dial. */
 const KUBERNETES_SERVICE_IP = "10.96.0.1";
 const NODE_LEASE_SECONDS = 120;
@@ -99,8 +99,9 @@ export function kwokctlConfiguration({ paths, binDir, ports, podGateway }: Kwokc
           "kubelet-client-key": pki("admin.key"),
           "kubelet-certificate-authority": pki("ca.crt"),
           // Webhooks (and aggregated APIs) are called at an endpoint of their Service, not its
-          // cluster IP: there is no kube-proxy (its host-wide iptables rules would clash between
-          // planes), and the real node's pod addresses are reachable from the host on its bridge.
+          // cluster IP: only the real node runs kube-proxy (its iptables rules are host-wide, so
+          // one plane per machine may have it; KWOK-only planes have none), and the real node's
+          // pod addresses are reachable from the host on its bridge.
           "enable-aggregator-routing": "true",
           profiling: "false",
           // The audit log bounded in size.

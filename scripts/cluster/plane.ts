@@ -1,11 +1,13 @@
 // The local control plane as a whole: `upPlane` reuses a healthy running plane or starts a fresh
 // one (after clearing what a killed run left), `downPlane` stops every process and removes the
 // state directory. The CLI, the e2e global setup and the demo all go through these two.
+
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { resolveBinDir } from "./binaries.ts";
 import { COMPONENTS, type Component, healthUrl } from "./components.ts";
 import { adminClients } from "./kube-client.ts";
@@ -192,6 +194,7 @@ async function startFresh(paths: ClusterPaths, pools: PoolSizes, log: Progress):
     binDir,
     apiserver: apiserverUrl(state),
     core: adminClients(paths.kubeconfig).core,
+    rbac: adminClients(paths.kubeconfig).kubeConfig.makeApiClient(RbacAuthorizationV1Api),
     log,
   });
   await writeState(paths, state);

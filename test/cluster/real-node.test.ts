@@ -5,12 +5,14 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { clusterPaths } from "../../scripts/cluster/paths.ts";
+import { CLUSTER_DNS_RULES, corefile } from "../../scripts/cluster/real-node/cluster-dns.ts";
 import {
   cniConfig,
   containerdConfig,
   registryHostsToml,
 } from "../../scripts/cluster/real-node/containerd.ts";
 import { largeImageMib, testImages } from "../../scripts/cluster/real-node/images.ts";
+import { kubeProxyConfiguration } from "../../scripts/cluster/real-node/kube-proxy.ts";
 import { IMAGE_GC, kubeletConfiguration } from "../../scripts/cluster/real-node/kubelet.ts";
 import { realNodeLayout } from "../../scripts/cluster/real-node/layout.ts";
 import { registryBytesPerSecond } from "../../scripts/cluster/real-node/real-node.ts";
@@ -41,6 +43,10 @@ describe("the real node's host-wide names", () => {
       layout.containerdSocket,
       layout.kubeletRoot,
       layout.registryBlobs,
+      layout.kubeProxyConfig,
+      layout.kubeProxyKubeconfig,
+      layout.clusterDnsCorefile,
+      layout.clusterDnsKubeconfig,
     ])
       expect(path.startsWith("/work/checkout/.prepull/cluster/node/")).toBe(true);
   });
@@ -72,7 +78,7 @@ describe("containerd's configuration", () => {
     );
   });
 
-  test("pods get a bridge address, the host an address on the bridge, and no default route", () => {
+  test("pods get a bridge address, the host an address on the bridge, no default route, and the Service range through the host", () => {
     const conflist = JSON.parse(cniConfig(layout)) as { plugins: Record<string, unknown>[] };
     expect(conflist.plugins).toEqual([
       {
@@ -85,6 +91,7 @@ describe("containerd's configuration", () => {
           type: "host-local",
           dataDir: "/work/checkout/.prepull/cluster/node/cni/ipam",
           ranges: [[{ subnet: "10.243.177.0/24" }]],
+          routes: [{ dst: "10.96.0.0/16" }],
         },
       },
     ]);
@@ -124,6 +131,14 @@ describe("the kubelet's configuration", () => {
     });
   });
 
+  test("gives ClusterFirst pods the cluster DNS on the bridge address, and others a resolver that resolves nothing", () => {
+    expect(config).toMatchObject({
+      clusterDNS: ["10.243.177.1"],
+      clusterDomain: "cluster.local",
+      resolvConf: "/work/checkout/.prepull/cluster/node/resolv.conf",
+    });
+  });
+
   test("joins tainted, pulls one image at a time, and collects every unused image each pass", () => {
     expect(config.registerWithTaints).toEqual([
       { key: "prepull.dev/real-node", value: "true", effect: "NoSchedule" },
@@ -131,6 +146,67 @@ describe("the kubelet's configuration", () => {
     expect(config.serializeImagePulls).toBe(true);
     expect([config.imageGCHighThresholdPercent, config.imageGCLowThresholdPercent]).toEqual([1, 0]);
     expect(config.imageMinimumGCAge).toBe(IMAGE_GC.minimumAge);
+  });
+});
+
+describe("kube-proxy's configuration", () => {
+  const config = kubeProxyConfiguration(layout, { healthz: 4101, metrics: 4102 }) as Record<string, unknown>;
+
+  test("iptables mode, as node localhost, serving on loopback only", () => {
+    expect(config).toMatchObject({
+      apiVersion: "kubeproxy.config.k8s.io/v1alpha1",
+      kind: "KubeProxyConfiguration",
+      mode: "iptables",
+      hostnameOverride: "localhost",
+      bindAddress: "127.0.0.1",
+      healthzBindAddress: "127.0.0.1:4101",
+      metricsBindAddress: "127.0.0.1:4102",
+      clientConnection: { kubeconfig: "/work/checkout/.prepull/cluster/node/kube-proxy.kubeconfig" },
+    });
+  });
+
+  test("the pods' subnet is local; NodePorts only on the bridge address, none on localhost", () => {
+    expect(config).toMatchObject({
+      detectLocalMode: "ClusterCIDR",
+      clusterCIDR: "10.243.177.0/24",
+      nodePortAddresses: ["10.243.177.1/32"],
+      iptables: { localhostNodePorts: false, masqueradeAll: false },
+    });
+  });
+
+  test("leaves the host's conntrack sysctls and its own oom_score_adj alone", () => {
+    expect(config.conntrack).toEqual({
+      maxPerCore: 0,
+      min: 0,
+      tcpEstablishedTimeout: "0s",
+      tcpCloseWaitTimeout: "0s",
+      udpTimeout: "0s",
+      udpStreamTimeout: "0s",
+    });
+    expect(config.oomScoreAdj).toBe(0);
+  });
+});
+
+describe("the cluster DNS", () => {
+  test("answers the cluster's zones on the bridge address from the apiserver, and forwards nothing", () => {
+    expect(corefile(layout, 4201)).toBe(`cluster.local:53 in-addr.arpa:53 ip6.arpa:53 {
+    bind 10.243.177.1
+    errors
+    ready 127.0.0.1:4201
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig /work/checkout/.prepull/cluster/node/cluster-dns.kubeconfig prepull
+        pods disabled
+        ttl 5
+    }
+}
+`);
+  });
+
+  test("may only list and watch what its kubernetes plugin reads", () => {
+    expect(CLUSTER_DNS_RULES).toEqual([
+      { apiGroups: [""], resources: ["services", "namespaces"], verbs: ["list", "watch"] },
+      { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
+    ]);
   });
 });
 

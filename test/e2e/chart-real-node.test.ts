@@ -5,10 +5,12 @@
 // No substitutions: the webhook pods run from the image under Pod Security "restricted", talk to
 // the apiserver with their mounted ServiceAccount token (in-cluster config), serve the Secret
 // cert-manager wrote, and the apiserver calls them through the chart's Service and webhook
-// configuration. Service routing without kube-proxy: the apiserver runs with
-// --enable-aggregator-routing, so it calls a Service's ready endpoint (a pod address on the real
-// node's bridge, which the host reaches); pods reach the apiserver at the bridge address
-// (real-node/apiserver-forward.ts), set through the chart's extraEnv. Nothing leaves the machine.
+// configuration. The apiserver runs with --enable-aggregator-routing, so it calls a Service's
+// ready endpoint (a pod address on the real node's bridge, which the host reaches); pods reach
+// the apiserver at the bridge address (real-node/apiserver-forward.ts), set through the chart's
+// extraEnv. Pods reach Services as in any cluster: the Service's name through the node's cluster
+// DNS (CoreDNS on the bridge address), its cluster IP through kube-proxy's rules on the host,
+// which is how `helm test` calls the webhook. Nothing leaves the machine.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -67,6 +69,25 @@ async function servingSerial(podIp: string, ca: string): Promise<string> {
     );
     socket.on("error", reject);
   });
+}
+
+/** Runs a Node.js ES module in the first webhook pod (the image has no shell) through `kubectl exec`. */
+async function nodeInWebhookPod(script: string): Promise<string> {
+  const pod = (await webhookPods())[0]?.metadata?.name ?? "";
+  const { stdout } = await execFileAsync(kubectlPath(), [
+    "--kubeconfig",
+    kubeconfigPath(),
+    "exec",
+    "--namespace",
+    namespace,
+    pod,
+    "--",
+    "/nodejs/bin/node",
+    "--input-type=module",
+    "--eval",
+    script,
+  ]);
+  return stdout.trim();
 }
 
 async function tlsSecret(): Promise<{ ca: string; crt: string }> {
@@ -221,7 +242,7 @@ describe.skipIf(realNodeTurnedOff)("the chart from the locally built image, on t
     expect(stdout).toContain('"source":"in-cluster"');
   });
 
-  it("pods have no default route: only their own subnet, which the host reaches on the bridge", async () => {
+  it("pods have no default route: their own subnet on the bridge, and the Service range through the host", async () => {
     const pod = (await webhookPods())[0];
     const sandboxes = JSON.parse(
       await crictl("pods", "-o", "json", "--name", pod?.metadata?.name ?? "", "--namespace", namespace),
@@ -231,8 +252,20 @@ describe.skipIf(realNodeTurnedOff)("the chart from the locally built image, on t
     };
     const netns = inspect.info.runtimeSpec.linux.namespaces.find((n) => n.type === "network")?.path;
     const { stdout } = await execFileAsync("nsenter", [`--net=${netns}`, "ip", "-4", "route"]);
-    const subnet = realNode().apiserverForPods.host.replace(/\.1$/, ".0/24");
-    expect(stdout.trim()).toBe(`${subnet} dev eth0 proto kernel scope link src ${pod?.status?.podIP}`);
+    const gateway = realNode().apiserverForPods.host;
+    const subnet = gateway.replace(/\.1$/, ".0/24");
+    const routes = stdout
+      .trim()
+      .split("\n")
+      .map((line) => line.trim());
+    expect(routes.filter((line) => line.startsWith("default"))).toEqual([]);
+    expect(routes.sort()).toEqual(
+      [
+        // The Services' cluster IPs (the plane's --service-cluster-ip-range), to the host's bridge address.
+        `10.96.0.0/16 via ${gateway} dev eth0`,
+        `${subnet} dev eth0 proto kernel scope link src ${pod?.status?.podIP}`,
+      ].sort(),
+    );
   });
 
   it("the apiserver calls the webhook through the chart's Service, and the DaemonSet prepull wrote pre-pulls on the node", async () => {
@@ -302,6 +335,79 @@ describe.skipIf(realNodeTurnedOff)("the chart from the locally built image, on t
       },
       { timeout: 60_000, interval: 500 },
     );
+  });
+
+  it("a pod on the real node resolves the Service's name to its cluster IP and reaches the webhook through it", async () => {
+    const service = await adminClients().core.readNamespacedService({ name: fullname, namespace });
+    const clusterIp = service.spec?.clusterIP ?? "";
+    expect(clusterIp).toMatch(/^10\.96\.\d+\.\d+$/);
+    const gateway = realNode().apiserverForPods.host;
+    expect(realNode().clusterDns).toBe(gateway);
+    // The kubelet's clusterDNS and the cluster's search domains, as in any cluster.
+    const resolvConf = await nodeInWebhookPod(
+      'import { readFileSync } from "node:fs"; console.log(readFileSync("/etc/resolv.conf", "utf8"));',
+    );
+    expect(resolvConf.split("\n").filter((line) => !line.startsWith("#"))).toEqual([
+      `search ${namespace}.svc.cluster.local svc.cluster.local cluster.local`,
+      `nameserver ${gateway}`,
+      "options ndots:5",
+    ]);
+    const resolved = JSON.parse(
+      await nodeInWebhookPod(`
+        import { lookup, resolve4 } from "node:dns/promises";
+        const full = await lookup("${fullname}.${namespace}.svc.cluster.local", { family: 4 });
+        // What the chart's helm test and webhook configuration use: the short name, through the search list.
+        const short = await lookup("${fullname}.${namespace}.svc", { family: 4 });
+        // Nothing is forwarded outside the machine: any other name is refused by the cluster DNS.
+        const outside = await resolve4("example.com").then((a) => a, (e) => e.code);
+        console.log(JSON.stringify({ full: full.address, short: short.address, outside }));`),
+    ) as { full: string; short: string; outside: unknown };
+    expect(resolved).toEqual({ full: clusterIp, short: clusterIp, outside: "EREFUSED" });
+
+    // The webhook through the cluster IP: only kube-proxy's DNAT on the host leads there.
+    const { ca } = await tlsSecret();
+    const answer = await nodeInWebhookPod(`
+      import { request } from "node:https";
+      const body = JSON.stringify({
+        apiVersion: "admission.k8s.io/v1",
+        kind: "AdmissionReview",
+        request: {
+          uid: "5f0c1a3e-7c4e-4d0a-9a55-0d6c1f7e2b11",
+          kind: { group: "", version: "v1", kind: "ConfigMap" },
+          resource: { group: "", version: "v1", resource: "configmaps" },
+          namespace: "default",
+          operation: "CREATE",
+          userInfo: { username: "e2e" },
+          object: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "probe", namespace: "default" } },
+          dryRun: true,
+        },
+      });
+      const req = request(
+        { host: "${clusterIp}", port: 443, path: "/mutate", method: "POST", ca: ${JSON.stringify(ca)},
+          servername: "${fullname}.${namespace}.svc",
+          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+        (res) => {
+          let text = "";
+          res.on("data", (chunk) => { text += chunk; });
+          res.on("end", () => console.log(JSON.stringify({ status: res.statusCode, response: JSON.parse(text).response })));
+        },
+      );
+      req.end(body);`);
+    expect(JSON.parse(answer)).toEqual({
+      status: 200,
+      response: { uid: "5f0c1a3e-7c4e-4d0a-9a55-0d6c1f7e2b11", allowed: true },
+    });
+  });
+
+  it("helm test passes: the chart's test pod calls the webhook through the Service's name", async () => {
+    const started = Date.now();
+    // No --logs: the hook's delete policy (hook-succeeded) removes the pod before Helm reads them.
+    const test = helmIn("test", release, "--timeout=3m");
+    console.log(`helm test took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    expect(test.status, `${test.stdout}\n${test.stderr}`).toBe(0);
+    expect(test.stdout).toContain(`TEST SUITE:     ${fullname}-test-webhook`);
+    // The pod exits 0 only for an allowed AdmissionReview that echoes its request's uid.
+    expect(test.stdout).toContain("Phase:          Succeeded");
   });
 
   it("cert-manager renews the serving certificate while a client keeps calling: 0 failed, no restarts", async () => {

@@ -1,9 +1,9 @@
 // The apiserver as pods on the real node reach it. The apiserver listens on loopback only, which
-// a pod's network namespace cannot reach, and there is no kube-proxy to route the `kubernetes`
-// Service's cluster IP. This forwards the bridge's own address (the host's side of the pods'
-// subnet, see layout.ts) to the apiserver's loopback port, byte for byte: TLS is end to end, and
-// the apiserver's certificate carries the bridge address, so an in-cluster client pointed at it
-// (KUBERNETES_SERVICE_HOST/PORT) verifies the apiserver as usual.
+// a pod's network namespace cannot reach, so the `kubernetes` Service has no endpoints for the
+// node's kube-proxy to route its cluster IP to. This forwards the bridge's own address (the
+// host's side of the pods' subnet, see layout.ts) to the apiserver's loopback port, byte for
+// byte: TLS is end to end, and the apiserver's certificate carries the bridge address, so an
+// in-cluster client pointed at it (KUBERNETES_SERVICE_HOST/PORT) verifies the apiserver as usual.
 //
 //   node scripts/cluster/real-node/apiserver-forward.ts --listen HOST:PORT --target PORT --plane DIR
 //

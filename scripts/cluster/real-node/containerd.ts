@@ -5,6 +5,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ProcessSpec } from "../processes.ts";
+import { SERVICE_CLUSTER_IP_RANGE } from "../service-network.ts";
 import { CNI_BIN_DIR, RUNC } from "./host.ts";
 import { REGISTRY_HOST, type RealNodeLayout, SLEEPER_IMAGE } from "./layout.ts";
 
@@ -78,8 +79,10 @@ export function registryHostsToml(registryPort: number): string {
 /**
  * Bridge + host-local IPAM: pods get an address and no way out. The bridge holds the subnet's
  * gateway address (`isGateway`), so the host (the apiserver calling a webhook pod, the kubelet's
- * probes) reaches pods and pods reach the host on that address; but pods get no default route
- * (no `isDefaultGateway`, no IPAM `routes`) and no masquerade, so they reach nothing else.
+ * probes) reaches pods and pods reach the host on that address (the cluster DNS listens there).
+ * Pods get no default route (no `isDefaultGateway`) and no masquerade: their one route besides
+ * their own subnet is the Service range, through the gateway, to the host, where kube-proxy's
+ * DNAT sends it back over the bridge to a pod. So they reach pods and Services, nothing else.
  * The pods' loopback interface is containerd's own doing (the `loopback` plugin from the same dir).
  */
 export function cniConfig(layout: RealNodeLayout): string {
@@ -98,6 +101,8 @@ export function cniConfig(layout: RealNodeLayout): string {
             type: "host-local",
             dataDir: layout.cniDataDir,
             ranges: [[{ subnet: layout.podSubnet }]],
+            // No `gw`: the range's gateway, the bridge address.
+            routes: [{ dst: SERVICE_CLUSTER_IP_RANGE }],
           },
         },
       ],

@@ -8,6 +8,7 @@ import { POOL_LABEL } from "../node-pools.ts";
 import type { ClusterPaths } from "../paths.ts";
 import { issueCertificate } from "../pki.ts";
 import type { ProcessSpec } from "../processes.ts";
+import { CLUSTER_DOMAIN } from "./cluster-dns.ts";
 import { REAL_NODE_NAME, REAL_NODE_TAINT, REAL_POOL, type RealNodeLayout } from "./layout.ts";
 
 export interface KubeletPorts {
@@ -55,9 +56,12 @@ export function kubeletConfiguration(
     oomScoreAdj: 0,
     podLogsDir: layout.podLogs,
     volumePluginDir: join(layout.dir, "volume-plugins"),
-    // Pods resolve nothing: their only nameserver is their own loopback.
+    // Pods with dnsPolicy ClusterFirst (the default) get the cluster DNS on the bridge address
+    // (cluster-dns.ts) and the cluster's search domains; the host's resolver is never theirs:
+    // pods with dnsPolicy Default get this file, whose only nameserver is their own loopback.
+    clusterDNS: [layout.gateway],
+    clusterDomain: CLUSTER_DOMAIN,
     resolvConf: layout.resolvConf,
-    clusterDomain: "cluster.local",
     registerWithTaints: [REAL_NODE_TAINT],
     // The disk is the machine's, shared with everything else: evict only when it is really full.
     evictionHard: {

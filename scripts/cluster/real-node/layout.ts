@@ -45,6 +45,10 @@ export interface RealNodeLayout {
   kubeletKubeconfig: string;
   podLogs: string;
   resolvConf: string;
+  kubeProxyConfig: string;
+  kubeProxyKubeconfig: string;
+  clusterDnsCorefile: string;
+  clusterDnsKubeconfig: string;
   /** The registry's manifests live in memory; its blobs here, kept for the plane's life. */
   registryBlobs: string;
   /** Linux bridge of the pods' network (at most 15 characters). */
@@ -58,7 +62,8 @@ export interface RealNodeLayout {
   podSubnet: string;
   /**
    * The bridge's own address in that subnet (the host's side): the apiserver reaches webhook pods
-   * from it, and pods reach the apiserver's forwarder on it (see apiserver-forward.ts).
+   * from it, pods reach the apiserver's forwarder on it (see apiserver-forward.ts), the cluster
+   * DNS listens on it (cluster-dns.ts), and Service cluster IPs are routed to it (kube-proxy.ts).
    */
   gateway: string;
 }
@@ -83,6 +88,10 @@ export function realNodeLayout(paths: ClusterPaths): RealNodeLayout {
     kubeletKubeconfig: join(dir, "kubelet.kubeconfig"),
     podLogs: join(dir, "pod-logs"),
     resolvConf: join(dir, "resolv.conf"),
+    kubeProxyConfig: join(dir, "kube-proxy-config.json"),
+    kubeProxyKubeconfig: join(dir, "kube-proxy.kubeconfig"),
+    clusterDnsCorefile: join(dir, "Corefile"),
+    clusterDnsKubeconfig: join(dir, "cluster-dns.kubeconfig"),
     registryBlobs: join(dir, "registry"),
     bridge: `prepull${tag}`,
     cgroupRoot: `/prepull-${tag}`,

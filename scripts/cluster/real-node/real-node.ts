@@ -1,5 +1,6 @@
 // The real node: a kubelet with containerd and runc on this machine, joined to the local plane
-// next to the KWOK pools, pulling from a local registry through a throttled port. `startRealNode`
+// next to the KWOK pools, pulling from a local registry through a throttled port, with kube-proxy
+// routing Service cluster IPs and CoreDNS answering Service names for its pods. `startRealNode`
 // brings it up (or says in one line why it cannot), `stopRealNode` removes it and everything it
 // put on the host.
 import { execFile } from "node:child_process";
@@ -7,7 +8,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import type { CoreV1Api } from "@kubernetes/client-node";
+import type { CoreV1Api, RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { isReady } from "../nodes.ts";
 import type { ClusterPaths } from "../paths.ts";
 import { REPO_ROOT } from "../paths.ts";
@@ -23,9 +24,17 @@ import {
   stopProcess,
 } from "../processes.ts";
 import { type Progress, silentProgress } from "../progress.ts";
+import { clusterDnsProcess, grantClusterDnsAccess, writeClusterDnsFiles } from "./cluster-dns.ts";
 import { containerdProcess, writeContainerdFiles } from "./containerd.ts";
 import { hostProblem } from "./host.ts";
 import { largeImageMib, pushTestImages, testImages } from "./images.ts";
+import {
+  cleanUpKubeProxyRules,
+  KUBE_PROXY_NAT_CHAIN,
+  kubeProxyProcess,
+  kubeProxyRulesPresent,
+  writeKubeProxyFiles,
+} from "./kube-proxy.ts";
 import { kubeletProcess, writeKubeletFiles } from "./kubelet.ts";
 import { REAL_NODE_NAME, type RealNodeLayout, realNodeLayout } from "./layout.ts";
 import { leftovers, removeAllPods, removeBridge, removeCgroups, unmountAll } from "./teardown.ts";
@@ -39,6 +48,8 @@ const REAL_NODE_PROCESSES = [
   "apiserver-forward",
   "containerd",
   "kubelet",
+  "kube-proxy",
+  "coredns",
 ] as const;
 const THROTTLE_PROXY = join(REPO_ROOT, "scripts", "cluster", "real-node", "throttle-proxy.ts");
 const APISERVER_FORWARD = join(REPO_ROOT, "scripts", "cluster", "real-node", "apiserver-forward.ts");
@@ -58,12 +69,22 @@ export function registryBytesPerSecond(env: NodeJS.ProcessEnv = process.env): nu
 export interface RealNodeState {
   enabled: true;
   nodeName: string;
-  ports: { registry: number; registryThrottled: number; kubelet: number; kubeletHealthz: number };
+  ports: {
+    registry: number;
+    registryThrottled: number;
+    kubelet: number;
+    kubeletHealthz: number;
+    kubeProxyHealthz: number;
+    clusterDnsReady: number;
+  };
   /**
    * Where pods on this node reach the apiserver (the bridge address, forwarded to loopback): what
-   * an in-cluster client needs as KUBERNETES_SERVICE_HOST/PORT here, with no kube-proxy.
+   * an in-cluster client needs as KUBERNETES_SERVICE_HOST/PORT here: the `kubernetes` Service has
+   * no endpoints (the apiserver listens on loopback only), so its cluster IP leads nowhere.
    */
   apiserverForPods: { host: string; port: number };
+  /** The cluster DNS pods on this node use (the kubelet's clusterDNS): CoreDNS on the bridge address. */
+  clusterDns: string;
   registryBytesPerSecond: number;
   containerdSocket: string;
   /** Reference → manifest digest of every test image pushed to the registry. */
@@ -77,6 +98,8 @@ export interface RealNodeOptions {
   binDir: string;
   apiserver: string;
   core: CoreV1Api;
+  /** To grant the cluster DNS what it reads. */
+  rbac: RbacAuthorizationV1Api;
   log: Progress;
   env?: NodeJS.ProcessEnv;
 }
@@ -94,19 +117,30 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
   }
   const layout = realNodeLayout(paths);
   await mkdir(layout.registryBlobs, { recursive: true });
-  const [registry, registryThrottled, kubelet, kubeletHealthz, forward] = (await freeLoopbackPorts(5)) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
+  const [
+    registry,
+    registryThrottled,
+    kubelet,
+    kubeletHealthz,
+    forward,
+    proxyHealthz,
+    proxyMetrics,
+    dnsReady,
+  ] = (await freeLoopbackPorts(8)) as [number, number, number, number, number, number, number, number];
   const bytesPerSecond = registryBytesPerSecond(env);
   const state: RealNodeState = {
     enabled: true,
     nodeName: REAL_NODE_NAME,
-    ports: { registry, registryThrottled, kubelet, kubeletHealthz },
+    ports: {
+      registry,
+      registryThrottled,
+      kubelet,
+      kubeletHealthz,
+      kubeProxyHealthz: proxyHealthz,
+      clusterDnsReady: dnsReady,
+    },
     apiserverForPods: { host: layout.gateway, port: forward },
+    clusterDns: layout.gateway,
     registryBytesPerSecond: bytesPerSecond,
     containerdSocket: layout.containerdSocket,
     images: {},
@@ -157,7 +191,13 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
       log,
     );
   })();
-  const [digests] = await Promise.all([images, node]);
+  // The cluster DNS needs only the bridge and the apiserver: it starts while the node does.
+  const clusterDns = (async () => {
+    await grantClusterDnsAccess(options.rbac);
+    await writeClusterDnsFiles(paths, layout, dnsReady, options.apiserver);
+    await startAndWait(paths, clusterDnsProcess(binDir, layout), `http://127.0.0.1:${dnsReady}/ready`, log);
+  })();
+  const [digests] = await Promise.all([images, node, clusterDns]);
   state.images = digests;
   await waitUntil(
     async () => {
@@ -170,7 +210,29 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
       intervalMs: 500,
     },
   );
-  log(`real node ${REAL_NODE_NAME} Ready (kubelet + containerd + runc)`);
+  // kube-proxy reads its node's addresses from the Node object the kubelet registered.
+  await writeKubeProxyFiles(
+    paths,
+    layout,
+    { healthz: proxyHealthz, metrics: proxyMetrics },
+    options.apiserver,
+  );
+  await startAndWait(
+    paths,
+    kubeProxyProcess(binDir, layout),
+    `http://127.0.0.1:${proxyHealthz}/healthz`,
+    log,
+  );
+  // Its healthz answers 200 before the first sync has written any rule; the Service chain in the
+  // nat table says the node routes cluster IPs.
+  await waitUntil(async () => ((await kubeProxyRulesPresent()) ? true : undefined), {
+    what: `kube-proxy's first sync (chain ${KUBE_PROXY_NAT_CHAIN} in the nat table; log: ${join(paths.logs, "kube-proxy.log")})`,
+    timeoutMs: 60_000,
+    intervalMs: 250,
+  });
+  log(
+    `real node ${REAL_NODE_NAME} Ready (kubelet + containerd + runc; kube-proxy; cluster DNS on ${layout.gateway}:53)`,
+  );
   return state;
 }
 
@@ -318,12 +380,16 @@ async function createCgroupRoot(layout: RealNodeLayout): Promise<void> {
 }
 
 /**
- * Takes the real node out of the cluster as a node leaving it would: its kubelet stopped and its
- * Node deleted (containerd, its images and running containers stay). `joinRealNode` brings it back.
+ * Takes the real node out of the cluster as a node leaving it would: its kubelet and kube-proxy
+ * stopped and its Node deleted (containerd, its images and running containers stay; so do
+ * kube-proxy's rules until it syncs again). `joinRealNode` brings it back. kube-proxy goes too
+ * because it exits by itself once its Node is deleted (its node manager's rule).
  */
 export async function leaveRealNode(paths: ClusterPaths, core: CoreV1Api): Promise<void> {
-  const pid = await readPid(paths, "kubelet");
-  if (pid !== undefined && (await isOurProcess(pid, paths))) await stopProcess(pid, paths);
+  for (const name of ["kube-proxy", "kubelet"]) {
+    const pid = await readPid(paths, name);
+    if (pid !== undefined && (await isOurProcess(pid, paths))) await stopProcess(pid, paths);
+  }
   await core.deleteNode({ name: REAL_NODE_NAME }).catch(() => undefined);
   await waitUntil(
     async () =>
@@ -337,7 +403,10 @@ export async function leaveRealNode(paths: ClusterPaths, core: CoreV1Api): Promi
   );
 }
 
-/** Starts the kubelet again: it registers a new Node, with `extraTaints` besides its own. */
+/**
+ * Starts the kubelet again: it registers a new Node, with `extraTaints` besides its own; then
+ * kube-proxy, which reads its addresses from that Node.
+ */
 export async function joinRealNode(
   paths: ClusterPaths,
   binDir: string,
@@ -359,6 +428,12 @@ export async function joinRealNode(
       return node && isReady(node) ? true : undefined;
     },
     { what: `node ${REAL_NODE_NAME} Ready again`, timeoutMs: 120_000, intervalMs: 250 },
+  );
+  await startAndWait(
+    paths,
+    kubeProxyProcess(binDir, layout),
+    `http://127.0.0.1:${state.ports.kubeProxyHealthz}/healthz`,
+    log,
   );
 }
 
@@ -387,6 +462,8 @@ export async function stopRealNode(
     }
     await removePidFile(paths, name);
   };
+  await stop("coredns");
+  await stop("kube-proxy");
   await stop("kubelet");
   if (binDir !== undefined) await removeAllPods(join(binDir, "crictl"), layout);
   await stop("containerd");
@@ -399,10 +476,14 @@ export async function stopRealNode(
   await removeCgroups(layout);
   await unmountAll(layout);
   await removeBridge(layout);
+  // Last, so that a failure here leaves no process running. Only a plane that ran kube-proxy (its
+  // configuration is in this plane's directory) clears the host's kube-proxy rules: they are
+  // host-wide, and a plane without a real node must not touch them.
+  if (binDir !== undefined && existsSync(layout.kubeProxyConfig)) await cleanUpKubeProxyRules(binDir);
   const left = await leftovers(layout);
   if (left.length > 0) log(`real node: could not remove ${left.join(", ")}`);
   else if (stopped.length > 0)
-    log(`real node: stopped ${stopped.join(", ")}; no mounts, cgroups or bridge left`);
+    log(`real node: stopped ${stopped.join(", ")}; no mounts, cgroups, bridge or kube-proxy rules left`);
 }
 
 export type RealNodeDaemon = "containerd" | "kubelet";

@@ -1,12 +1,14 @@
 // Removing the real node leaves nothing behind on the host: pods stopped through the CRI (which
 // also undoes their networking), then whatever a killed run left: processes in the node's
-// cgroups, mounts under the node directory, the cgroups themselves, the bridge.
+// cgroups, mounts under the node directory, the cgroups themselves, the bridge. (kube-proxy's
+// iptables rules are removed by kube-proxy itself, see kube-proxy.ts.)
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readdir, readFile, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
+import { KUBE_PROXY_NAT_CHAIN, kubeProxyRulesPresent } from "./kube-proxy.ts";
 import type { RealNodeLayout } from "./layout.ts";
 
 const execFileAsync = promisify(execFile);
@@ -105,5 +107,8 @@ export async function leftovers(layout: RealNodeLayout): Promise<string[]> {
       found.push(`mount ${point}`);
   }
   if (existsSync(`/sys/class/net/${layout.bridge}`)) found.push(`bridge ${layout.bridge}`);
+  // Host-wide, so only asked of a plane that ran kube-proxy (its configuration is in the plane's directory).
+  if (existsSync(layout.kubeProxyConfig) && (await kubeProxyRulesPresent()))
+    found.push(`iptables chain ${KUBE_PROXY_NAT_CHAIN} (nat)`);
   return found;
 }

@@ -22,7 +22,7 @@ import { upPlane } from "../scripts/cluster/plane.ts";
 import { progress } from "../scripts/cluster/progress.ts";
 import { REAL_NODE_PLACEMENT, realNodeLayout } from "../scripts/cluster/real-node/layout.ts";
 import { crictlArgs } from "../scripts/cluster/real-node/real-node.ts";
-import { buildImage } from "../scripts/image/build-image.ts";
+import { buildImage, sleeperBinaries } from "../scripts/image/build-image.ts";
 import { LOCAL_IMAGE } from "../scripts/image/recipe.ts";
 import { certManagerLiteBinary, thirdPartyCrdFiles } from "../test/support/cert-manager.ts";
 import { waitFor } from "./reconcile-harness.ts";
@@ -46,7 +46,7 @@ const repository = `registry.prepull.test/${LOCAL_IMAGE.repository}`;
 const built = await buildImage({
   target: `127.0.0.1:${node.ports.registry}/${LOCAL_IMAGE.repository}:${LOCAL_IMAGE.tag}`,
   craneBinary: bin("crane"),
-  sleeperBinary: bin("prepull-sleep"),
+  sleeperBinaries: sleeperBinaries(plane.state.binDir),
   log,
 });
 log(

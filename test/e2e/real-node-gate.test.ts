@@ -44,6 +44,14 @@ describe.skipIf(realNodeTurnedOff)("node readiness gating on the real node", () 
       namespace,
       body: realNodeDeployment({ name: "model", images: [large], optedIn: true, replicas: 1 }),
     });
+    // prepull has turned it into a pre-pull DaemonSet before the node comes back: a node that no
+    // DaemonSet targets is released at once, which is right, but is not what this test is about.
+    await waitFor("prepull's DaemonSet for the workload", async () => {
+      const daemonSets = await apps.listNamespacedDaemonSet({ namespace: running?.releaseNamespace ?? "" });
+      return daemonSets.items.find((ds) =>
+        ds.spec?.template.spec?.containers.some((container) => container.image === large),
+      );
+    });
     const timeline = new NodeTimeline(REAL_NODE_NAME);
     await timeline.start();
     await joinRealNode(

@@ -59,8 +59,6 @@ export interface GateDaemonSet {
 export interface GatePod {
   daemonSet: string;
   nodeName: string;
-  /** metadata.creationTimestamp in epoch milliseconds. */
-  createdMs: number;
   /** container name → image, from the pod's spec. */
   images: Readonly<Record<string, string>>;
   /** Containers whose image is on the node (running, or past the pull). */
@@ -105,21 +103,16 @@ function daemonSetsTargeting(
 /**
  * The images of the targeting DaemonSets that no pod on the node has yet. A pod counts for an
  * image only when its spec runs that image in that container: during a rollout a pod of the
- * previous revision proves nothing about a new image. Nor does a pod older than the Node: a node
- * deleted and registered again under the same name (a replaced machine that keeps its hostname)
- * still has its predecessor's pods bound to that name until the pod garbage collector removes
- * them (orphaned pods, after 40 s), and their images were on the old machine. The DaemonSet
- * controller creates a pod for a node only once the Node exists, so a pod of this node is never
- * older (timestamps have one-second resolution; equal counts).
+ * previous revision proves nothing about a new image.
  */
 function missingImages(
-  node: GateNode,
+  nodeName: string,
   targeting: readonly GateDaemonSet[],
   pods: readonly GatePod[],
 ): string[] {
   const present = new Set<string>();
   for (const pod of pods) {
-    if (pod.nodeName !== node.name || pod.createdMs < node.createdMs) continue;
+    if (pod.nodeName !== nodeName) continue;
     for (const container of pod.present) {
       const image = pod.images[container];
       if (image !== undefined) present.add(presenceKey(pod.daemonSet, container, image));
@@ -144,7 +137,7 @@ export function gateDecision(
   if (!node.taints.some((taint) => isGateTaint(taint, settings))) return { action: "none" };
   const targeting = daemonSetsTargeting(node, daemonSets, settings);
   const targetedBy = targeting.map((ds) => ds.name).sort(compareStrings);
-  const missing = missingImages(node, targeting, pods);
+  const missing = missingImages(node.name, targeting, pods);
   if (missing.length === 0) return { action: "release", outcome: "ready", missing, targetedBy };
   const recheckInMs = node.createdMs + settings.deadlineMs - nowMs;
   if (recheckInMs <= 0) return { action: "release", outcome: "deadline", missing, targetedBy };

@@ -161,17 +161,7 @@ function gatePodOf(object: JsonObject): GatePod | undefined {
   const present = Object.entries(view.presence)
     .filter(([, presence]) => presence.state === "present")
     .map(([container]) => container);
-  const metadata = isJsonObject(object.metadata) ? object.metadata : {};
-  const created =
-    typeof metadata.creationTimestamp === "string" ? Date.parse(metadata.creationTimestamp) : Number.NaN;
-  return {
-    daemonSet: view.daemonSet,
-    nodeName: view.nodeName,
-    // No parsable creation time (never the case for a stored Pod): counted as older than any node.
-    createdMs: Number.isFinite(created) ? created : 0,
-    images: view.images,
-    present,
-  };
+  return { daemonSet: view.daemonSet, nodeName: view.nodeName, images: view.images, present };
 }
 
 function nameOf(object: JsonObject): string {

@@ -60,7 +60,6 @@ function pod(daemonSet: GateDaemonSet, present: string[], overrides: Partial<Gat
   return {
     daemonSet: daemonSet.name,
     nodeName: "new-1",
-    createdMs: CREATED + 2_000,
     images: { ...daemonSet.images },
     present,
     ...overrides,
@@ -140,25 +139,6 @@ describe("gateDecision", () => {
         targetedBy: ["prepull-aaaa"],
         recheckInMs: 570_000,
       },
-    },
-    {
-      name: "a pod older than the node (bound to a deleted node of the same name) proves nothing",
-      daemonSets: [everywhere],
-      pods: [pod(everywhere, ["img-1"], { createdMs: CREATED - 1_000 })],
-      now: at(30),
-      expected: {
-        action: "wait",
-        missing: ["docker.io/library/nginx:1.25"],
-        targetedBy: ["prepull-aaaa"],
-        recheckInMs: 570_000,
-      },
-    },
-    {
-      name: "a pod created in the node's second counts (timestamps have one-second resolution)",
-      daemonSets: [everywhere],
-      pods: [pod(everywhere, ["img-1"], { createdMs: CREATED })],
-      now: at(30),
-      expected: { action: "release", outcome: "ready", missing: [], targetedBy: ["prepull-aaaa"] },
     },
     {
       name: "a pod of the previous revision (other image in that container) proves nothing",

@@ -40,6 +40,27 @@ describe.skipIf(realNodeTurnedOff)("node readiness gating on the real node", () 
 
     // The node leaves; the workload (one replica) waits for a node while it is away.
     await leaveRealNode(clusterPaths(), core);
+    // This prepull may already pre-pull onto the node for workloads earlier test files left behind
+    // (their namespaces are still terminating). Its pods stay bound to the departed node's name
+    // until the pod garbage collector removes them, and the node that joins under the same name
+    // would start with them and their old status. Remove them as that collector would.
+    const releaseNamespace = running?.releaseNamespace ?? "";
+    const boundHere = async () =>
+      (
+        await core.listNamespacedPod({
+          namespace: releaseNamespace,
+          fieldSelector: `spec.nodeName=${REAL_NODE_NAME}`,
+        })
+      ).items;
+    for (const pod of await boundHere())
+      await core.deleteNamespacedPod({
+        namespace: releaseNamespace,
+        name: pod.metadata?.name ?? "",
+        gracePeriodSeconds: 0,
+      });
+    await waitFor("no pre-pull pod bound to the departed node", async () =>
+      (await boundHere()).length === 0 ? true : undefined,
+    );
     await apps.createNamespacedDeployment({
       namespace,
       body: realNodeDeployment({ name: "model", images: [large], optedIn: true, replicas: 1 }),

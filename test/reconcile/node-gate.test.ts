@@ -38,11 +38,7 @@ const daemonSet: JsonObject = {
 
 function pod(state: JsonObject): JsonObject {
   return {
-    metadata: {
-      name: "prepull-aaaa-x",
-      creationTimestamp: "2026-11-30T12:00:02Z",
-      labels: { "prepull.dev/daemonset": "prepull-aaaa" },
-    },
+    metadata: { name: "prepull-aaaa-x", labels: { "prepull.dev/daemonset": "prepull-aaaa" } },
     spec: { nodeName: "new-1", containers: [{ name: "img-1", image: IMAGE }] },
     status: { containerStatuses: [{ name: "img-1", image: IMAGE, state }] },
   };
@@ -121,16 +117,6 @@ describe("NodeGate.reconcile", () => {
     expect(await metric("prepull_node_gate_releases_total", { outcome: "deadline" })).toBe(0);
     expect(await metric("prepull_node_gate_gated_seconds_sum")).toBe(30);
     expect(await metric("prepull_node_gate_gated_seconds_count")).toBe(1);
-  });
-
-  it("a running pod bound to the node's deleted predecessor of the same name keeps the taint", async () => {
-    const predecessors = {
-      ...running,
-      metadata: { ...(running.metadata as JsonObject), creationTimestamp: "2026-11-30T11:59:00Z" },
-    };
-    const { gate, patches } = setup({ pods: [predecessors] });
-    expect(await gate.reconcile("new-1")).toEqual({ requeueAfterMs: 570_000 });
-    expect(patches).toEqual([]);
   });
 
   it("past the deadline: a Warning Event naming the missing image, then the patch", async () => {

@@ -11,13 +11,12 @@ import { RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { resolveBinDir } from "./binaries.ts";
 import { COMPONENTS, type Component, healthUrl } from "./components.ts";
 import { adminClients } from "./kube-client.ts";
-import { writeKubeconfig } from "./kubeconfig.ts";
+import { writePlaneClientKubeconfig } from "./kubeconfig.ts";
 import { createCluster, deleteCluster, type KwokctlRun } from "./kwokctl.ts";
 import { withLock } from "./lock.ts";
 import { DEFAULT_POOL_SIZES, type PoolSizes } from "./node-pools.ts";
 import { describe, reconcileNodePools, waitForReadyNodes } from "./nodes.ts";
 import { type ClusterPaths, clusterPaths } from "./paths.ts";
-import { issueCertificate } from "./pki.ts";
 import { freeLoopbackPorts } from "./ports.ts";
 import { isHealthy, type TlsClient, waitUntil } from "./probe.ts";
 import { findOurProcesses, isOurProcess, readPid, removePidFile, stopProcess } from "./processes.ts";
@@ -282,20 +281,12 @@ function lastLines(text: string, lines: number): string {
  * kwokctl's own admin is kwok-admin.
  */
 async function writeAdminKubeconfig(paths: ClusterPaths, state: PlaneState): Promise<void> {
-  const ca = { cert: join(paths.pki, "ca.crt"), key: join(paths.pki, "ca.key") };
-  const admin = await issueCertificate({
-    ca,
-    dir: paths.pki,
-    name: "kubernetes-admin",
-    commonName: "kubernetes-admin",
-    organizations: ["system:masters"],
-    usage: "client",
-  });
-  await writeKubeconfig({
-    path: paths.kubeconfig,
+  await writePlaneClientKubeconfig({
+    pki: paths.pki,
     server: apiserverUrl(state),
-    caCert: ca.cert,
-    client: admin,
-    userName: "kubernetes-admin",
+    path: paths.kubeconfig,
+    name: "kubernetes-admin",
+    user: "kubernetes-admin",
+    groups: ["system:masters"],
   });
 }

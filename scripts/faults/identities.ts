@@ -4,9 +4,8 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { AUDITED_GROUP } from "../cluster/components.ts";
-import { writeKubeconfig } from "../cluster/kubeconfig.ts";
+import { writePlaneClientKubeconfig } from "../cluster/kubeconfig.ts";
 import type { ClusterPaths } from "../cluster/paths.ts";
-import { issueCertificate } from "../cluster/pki.ts";
 import { apiserverUrl, readState } from "../cluster/state.ts";
 
 /** Writes `<plane>/identities/<identity>.kubeconfig` (once) and returns its path. */
@@ -15,16 +14,15 @@ export async function auditedKubeconfig(paths: ClusterPaths, identity: string): 
   if (state === undefined) throw new Error(`no running plane in ${paths.root}`);
   const dir = join(paths.root, "identities");
   await mkdir(dir, { recursive: true });
-  const ca = { cert: join(paths.pki, "ca.crt"), key: join(paths.pki, "ca.key") };
-  const client = await issueCertificate({
-    ca,
+  const path = join(dir, `${identity}.kubeconfig`);
+  await writePlaneClientKubeconfig({
+    pki: paths.pki,
+    server: apiserverUrl(state),
+    path,
     dir,
     name: identity,
-    commonName: identity,
-    organizations: ["system:masters", AUDITED_GROUP],
-    usage: "client",
+    user: identity,
+    groups: ["system:masters", AUDITED_GROUP],
   });
-  const path = join(dir, `${identity}.kubeconfig`);
-  await writeKubeconfig({ path, server: apiserverUrl(state), caCert: ca.cert, client, userName: identity });
   return path;
 }

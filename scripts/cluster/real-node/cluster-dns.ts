@@ -11,9 +11,8 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { isApiStatus } from "../kube-client.ts";
-import { writeKubeconfig } from "../kubeconfig.ts";
+import { writePlaneClientKubeconfig } from "../kubeconfig.ts";
 import type { ClusterPaths } from "../paths.ts";
-import { issueCertificate } from "../pki.ts";
 import type { ProcessSpec } from "../processes.ts";
 import type { RealNodeLayout } from "./layout.ts";
 
@@ -72,20 +71,12 @@ export async function writeClusterDnsFiles(
   readyPort: number,
   server: string,
 ): Promise<void> {
-  const ca = { cert: join(paths.pki, "ca.crt"), key: join(paths.pki, "ca.key") };
-  const client = await issueCertificate({
-    ca,
-    dir: paths.pki,
-    name: "cluster-dns-client",
-    commonName: CLUSTER_DNS_USER,
-    usage: "client",
-  });
-  await writeKubeconfig({
-    path: layout.clusterDnsKubeconfig,
+  await writePlaneClientKubeconfig({
+    pki: paths.pki,
     server,
-    caCert: ca.cert,
-    client,
-    userName: CLUSTER_DNS_USER,
+    path: layout.clusterDnsKubeconfig,
+    name: "cluster-dns-client",
+    user: CLUSTER_DNS_USER,
   });
   await writeFile(layout.clusterDnsCorefile, corefile(layout, readyPort));
 }

@@ -12,9 +12,8 @@ import { execFile } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { writeKubeconfig } from "../kubeconfig.ts";
+import { writePlaneClientKubeconfig } from "../kubeconfig.ts";
 import type { ClusterPaths } from "../paths.ts";
-import { issueCertificate } from "../pki.ts";
 import type { ProcessSpec } from "../processes.ts";
 import { REAL_NODE_NAME, type RealNodeLayout } from "./layout.ts";
 
@@ -65,20 +64,12 @@ export async function writeKubeProxyFiles(
   ports: KubeProxyPorts,
   server: string,
 ): Promise<void> {
-  const ca = { cert: join(paths.pki, "ca.crt"), key: join(paths.pki, "ca.key") };
-  const client = await issueCertificate({
-    ca,
-    dir: paths.pki,
-    name: "kube-proxy-client",
-    commonName: "system:kube-proxy",
-    usage: "client",
-  });
-  await writeKubeconfig({
-    path: layout.kubeProxyKubeconfig,
+  await writePlaneClientKubeconfig({
+    pki: paths.pki,
     server,
-    caCert: ca.cert,
-    client,
-    userName: "system:kube-proxy",
+    path: layout.kubeProxyKubeconfig,
+    name: "kube-proxy-client",
+    user: "system:kube-proxy",
   });
   await writeFile(
     layout.kubeProxyConfig,

@@ -3,7 +3,7 @@
 // and keeps all its state under the node directory.
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { writeKubeconfig } from "../kubeconfig.ts";
+import { writePlaneClientKubeconfig } from "../kubeconfig.ts";
 import { POOL_LABEL } from "../node-pools.ts";
 import type { ClusterPaths } from "../paths.ts";
 import { issueCertificate } from "../pki.ts";
@@ -94,13 +94,13 @@ export async function writeKubeletFiles(
   for (const dir of [layout.kubeletRoot, layout.podLogs, join(layout.dir, "volume-plugins")])
     await mkdir(dir, { recursive: true });
   const ca = { cert: join(paths.pki, "ca.crt"), key: join(paths.pki, "ca.key") };
-  const client = await issueCertificate({
-    ca,
-    dir: paths.pki,
+  await writePlaneClientKubeconfig({
+    pki: paths.pki,
+    server,
+    path: layout.kubeletKubeconfig,
     name: "kubelet-client",
-    commonName: `system:node:${REAL_NODE_NAME}`,
-    organizations: ["system:nodes"],
-    usage: "client",
+    user: `system:node:${REAL_NODE_NAME}`,
+    groups: ["system:nodes"],
   });
   const serving = await issueCertificate({
     ca,
@@ -110,13 +110,6 @@ export async function writeKubeletFiles(
     usage: "server",
     ipAddresses: ["127.0.0.1"],
     dnsNames: [REAL_NODE_NAME],
-  });
-  await writeKubeconfig({
-    path: layout.kubeletKubeconfig,
-    server,
-    caCert: ca.cert,
-    client,
-    userName: `system:node:${REAL_NODE_NAME}`,
   });
   await writeFile(layout.resolvConf, "nameserver 127.0.0.1\n");
   await writeFile(
